@@ -63,6 +63,8 @@ size_t tr_toml_count(const tr_toml_value *value);
 const tr_toml_value *tr_toml_at(const tr_toml_value *value, size_t i);
 /* Table: key of entry i (borrowed); NULL when not a table or out of range. */
 const char *tr_toml_key_at(const tr_toml_value *table, size_t i);
+/* Same (borrowed), with the key's length in *len_out: quoted keys may hold "\u0000". */
+const char *tr_toml_key_at_len(const tr_toml_value *table, size_t i, size_t *len_out);
 /* Table: the entry named key, or NULL. */
 const tr_toml_value *tr_toml_get(const tr_toml_value *table, const char *key);
 
