@@ -32,7 +32,7 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unu
 ifeq ($(CI),true)
 WARN += -Werror
 endif
-CPPFLAGS += -D_GNU_SOURCE -DTR_VERSION=\"$(VERSION)\" -I. -Idaemon
+CPPFLAGS += -D_GNU_SOURCE -DTR_VERSION=\"$(VERSION)\" -I. -Idaemon -Iwatchers -Illm -Ifixers -Inotifiers
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN) $(PKG_CFLAGS)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -48,6 +48,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/%)
 
+.SECONDARY:
 .PHONY: all run test unit toml-test integration fuzz bench deps check-deps lint format clean
 .DEFAULT_GOAL := all
 

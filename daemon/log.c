@@ -41,7 +41,7 @@ static void format_time(char *out, size_t size)
     gmtime_r(&now.tv_sec, &tm);
     snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             now.tv_nsec / 1000000);
+             (long)(now.tv_nsec / 1000000) % 1000);
 }
 
 void tr_log(tr_log_level level, const char *module, const char *fmt, ...)
@@ -49,7 +49,7 @@ void tr_log(tr_log_level level, const char *module, const char *fmt, ...)
     /* Log lines are capped at 16 KiB; a longer message is cut with "...". */
     tr_buf msg = TR_BUF_INIT(16 * 1024);
     tr_buf line = TR_BUF_INIT(64 * 1024);
-    char when[40];
+    char when[64];
     va_list ap;
     int rc;
 

@@ -1,0 +1,369 @@
+/*
+ * daemon.c - process lifecycle.
+ *
+ * Start order: logging, state directory, store, metrics and health, HTTP
+ * client, HTTP server (routes, listen), watchers, signal handlers. Every
+ * step that fails stops the start with one clear log line and the exit
+ * status the CLI promises.
+ *
+ * Stop order (SIGTERM/SIGINT, or a second signal to hurry): readiness goes
+ * false, the server stops accepting and lets requests in flight finish,
+ * watchers cancel their calls, the HTTP client cancels what is left, and
+ * once the server reports closed, the store is closed (every state change
+ * was already its own committed transaction, so nothing is lost) and the
+ * remaining handles are closed. A timer bounds the whole stop to
+ * shutdown_timeout; the loop must then close cleanly.
+ */
+#include "daemon.h"
+#include "alloc.h"
+#include "api.h"
+#include "buf.h"
+#include "cli.h"
+#include "health.h"
+#include "http_client.h"
+#include "http_server.h"
+#include "kube_client.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#ifndef TR_VERSION
+#define TR_VERSION "0.0.0"
+#endif
+
+typedef struct daemon_state {
+    const tr_config *cfg;
+    uv_loop_t loop;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    uv_timer_t shutdown_timer;
+    tr_metrics *metrics;
+    tr_health *health;
+    tr_store *store;
+    tr_http_client *http;
+    tr_http_server *server;
+    tr_kube_client *kube;
+    tr_api api;
+    char *api_token;
+    tr_metric_family *incidents_gauge;
+    tr_metric_family *component_gauge;
+    tr_metric_family *outbox_gauge;
+    int stopping;
+    int server_closed;
+    int forced;
+    int exit_status;
+} daemon_state;
+
+/* mkdir -p with 0700 for the leaf: state holds incident evidence. */
+static int make_state_dir(const char *path, tr_error *err)
+{
+    char copy[4096];
+    size_t i, len = strlen(path);
+
+    if (len == 0 || len >= sizeof(copy))
+        return tr_error_set(err, TR_ECONFIG, "daemon.state_dir: bad path '%s'", path);
+    memcpy(copy, path, len + 1);
+    for (i = 1; i <= len; i++) {
+        if (copy[i] != '/' && copy[i] != '\0')
+            continue;
+        copy[i] = '\0';
+        if (mkdir(copy, i == len ? 0700 : 0755) != 0 && errno != EEXIST)
+            return tr_error_set(err, TR_EIO, "cannot create state directory %s: %s", copy,
+                                strerror(errno));
+        copy[i] = i == len ? '\0' : '/';
+    }
+    return TR_OK;
+}
+
+static void finish_stop(daemon_state *d)
+{
+    tr_http_client_free(d->http);
+    d->http = NULL;
+    tr_store_close(d->store);
+    d->store = NULL;
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->shutdown_timer, NULL);
+}
+
+static void on_server_closed(tr_http_server *srv, void *userdata)
+{
+    daemon_state *d = userdata;
+
+    (void)srv;
+    d->server_closed = 1;
+    finish_stop(d);
+}
+
+static void begin_stop(daemon_state *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    tr_log_info("daemon", "stopping (%s)", why);
+    tr_health_set_stopping(d->health);
+    tr_kube_client_close(d->kube);
+    d->kube = NULL;
+    if (d->server)
+        tr_http_server_close(d->server, on_server_closed, d);
+    else
+        finish_stop(d);
+}
+
+static void on_shutdown_timeout(uv_timer_t *timer)
+{
+    daemon_state *d = timer->data;
+
+    /*
+     * Something did not finish in time. Every state change is already
+     * committed, so stopping the loop here loses nothing; the handles left
+     * open are released by the process exit.
+     */
+    tr_log_warn("daemon", "shutdown took longer than %llums: exiting with work left undone",
+                (unsigned long long)d->cfg->daemon.shutdown_timeout_ms);
+    d->forced = 1;
+    uv_stop(&d->loop);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    daemon_state *d = handle->data;
+
+    if (d->stopping) {
+        tr_log_warn("daemon", "second %s: stopping now", signum == SIGINT ? "SIGINT" : "SIGTERM");
+        return;
+    }
+    begin_stop(d, signum == SIGINT ? "SIGINT" : "SIGTERM");
+    (void)uv_timer_start(&d->shutdown_timer, on_shutdown_timeout,
+                         d->cfg->daemon.shutdown_timeout_ms, 0);
+}
+
+static void each_component(const char *name, tr_health_state state, void *userdata)
+{
+    daemon_state *d = userdata;
+
+    (void)tr_metric_set(d->component_gauge, state == TR_HEALTH_OK ? 1 : 0, name);
+}
+
+/* Gauges that mirror the store and health are read at scrape time. */
+static void before_scrape(void *userdata)
+{
+    daemon_state *d = userdata;
+    int64_t counts[TR_INCIDENT_STATE_COUNT];
+    tr_store_outbox_stats *stats = NULL;
+    tr_error err = { 0 };
+    size_t i;
+    int s;
+
+    tr_health_each(d->health, each_component, d);
+    if (d->store == NULL)
+        return;
+    if (tr_store_incident_counts(d->store, counts, &err) == TR_OK) {
+        for (s = TR_INCIDENT_OPEN; s < TR_INCIDENT_STATE_COUNT; s++)
+            (void)tr_metric_set(d->incidents_gauge, (double)counts[s], tr_store_state_name(s));
+    } else {
+        tr_log_warn("metrics", "incident counts: %s", err.message);
+    }
+    if (tr_store_outbox_stats_get(d->store, &stats, &err) == TR_OK) {
+        for (i = 0; i < stats->count; i++) {
+            (void)tr_metric_set(d->outbox_gauge, (double)stats->items[i].pending,
+                                stats->items[i].sink, "pending");
+            (void)tr_metric_set(d->outbox_gauge, (double)stats->items[i].dead,
+                                stats->items[i].sink, "dead");
+        }
+        tr_store_outbox_stats_free(stats);
+    }
+}
+
+static int setup_metrics(daemon_state *d, tr_error *err)
+{
+    tr_metric_family *build;
+
+    if (tr_metrics_new(&d->metrics, 0) != TR_OK)
+        return tr_error_set(err, TR_ENOMEM, "metrics: out of memory");
+    tr_metrics_enable_process(d->metrics);
+    build = tr_metrics_gauge(d->metrics, "triaged_build_info",
+                             "Build information; the value is always 1.", "version", NULL);
+    (void)tr_metric_set(build, 1, TR_VERSION);
+    d->incidents_gauge = tr_metrics_gauge(d->metrics, "triaged_incidents",
+                                          "Incidents by state.", "state", NULL);
+    d->component_gauge = tr_metrics_gauge(d->metrics, "triaged_component_up",
+                                          "1 when a component works, else 0 (see /readyz).",
+                                          "component", NULL);
+    d->outbox_gauge = tr_metrics_gauge(d->metrics, "triaged_outbox_messages",
+                                       "Notification deliveries by sink and state.", "sink",
+                                       "state", NULL);
+    return TR_OK;
+}
+
+static int start_store(daemon_state *d, tr_error *err)
+{
+    tr_buf path = TR_BUF_INIT(8192);
+    int rc;
+
+    rc = make_state_dir(d->cfg->daemon.state_dir, err);
+    if (rc != TR_OK)
+        return rc;
+    (void)tr_buf_printf(&path, "%s/triaged.db", d->cfg->daemon.state_dir);
+    rc = tr_store_open(&d->store, tr_buf_cstr(&path), err);
+    if (rc == TR_OK) {
+        (void)tr_health_set(d->health, "store", TR_HEALTH_OK, tr_buf_cstr(&path));
+        tr_log_info("store", "opened %s (schema v%d)", tr_buf_cstr(&path),
+                    tr_store_schema_version());
+    }
+    tr_buf_dispose(&path);
+    return rc;
+}
+
+static int start_server(daemon_state *d, tr_error *err)
+{
+    tr_http_server_options options;
+    int rc;
+
+    memset(&options, 0, sizeof(options));
+    options.max_body_bytes = (size_t)d->cfg->daemon.max_body_bytes;
+    options.header_timeout_ms = (unsigned)d->cfg->daemon.header_timeout_ms;
+    options.idle_timeout_ms = (unsigned)d->cfg->daemon.idle_timeout_ms;
+    options.shutdown_timeout_ms = (unsigned)(d->cfg->daemon.shutdown_timeout_ms / 2);
+    options.metrics = d->metrics;
+    rc = tr_http_server_new(&d->server, &d->loop, &options, err);
+    if (rc != TR_OK)
+        return rc;
+    d->api.store = d->store;
+    d->api.health = d->health;
+    d->api.metrics = d->metrics;
+    d->api.api_token = d->api_token;
+    d->api.before_scrape = before_scrape;
+    d->api.userdata = d;
+    rc = tr_api_register(&d->api, d->server, err);
+    if (rc == TR_OK)
+        rc = tr_http_server_listen(d->server, d->cfg->daemon.listen, err);
+    if (rc != TR_OK)
+        return rc;
+    (void)tr_health_set(d->health, "http", TR_HEALTH_OK, d->cfg->daemon.listen);
+    return TR_OK;
+}
+
+static int start_kubernetes(daemon_state *d, tr_error *err)
+{
+    tr_kube_client_options options;
+    int rc;
+
+    if (!d->cfg->kubernetes.enabled) {
+        (void)tr_health_set(d->health, "kubernetes", TR_HEALTH_DISABLED,
+                            "kubernetes.enabled = false");
+        return TR_OK;
+    }
+    memset(&options, 0, sizeof(options));
+    options.kubeconfig = d->cfg->kubernetes.kubeconfig;
+    options.context = d->cfg->kubernetes.context;
+    rc = tr_kube_client_new(&d->kube, &d->loop, d->http, d->health, &options, err);
+    if (rc == TR_OK)
+        rc = tr_kube_client_start(d->kube);
+    return rc;
+}
+
+static int read_api_token(daemon_state *d, tr_error *err)
+{
+    const char *file = d->cfg->daemon.api_token_file;
+
+    if (file == NULL || *file == '\0')
+        return TR_OK;
+    if (tr_config_secret_resolve(NULL, file, &d->api_token, err) != TR_OK) {
+        tr_error_prefix(err, "daemon.api_token_file: ");
+        return TR_ECONFIG;
+    }
+    if (strlen(d->api_token) < 16)
+        tr_log_warn("daemon", "the API token in %s is short (%zu characters): use 32 or more "
+                    "random characters", file, strlen(d->api_token));
+    return TR_OK;
+}
+
+static int start(daemon_state *d, tr_error *err)
+{
+    int rc;
+
+    if ((rc = read_api_token(d, err)) != TR_OK)
+        return rc;
+    if ((rc = setup_metrics(d, err)) != TR_OK)
+        return rc;
+    if (tr_health_new(&d->health) != TR_OK)
+        return tr_error_set(err, TR_ENOMEM, "out of memory");
+    if ((rc = start_store(d, err)) != TR_OK)
+        return rc;
+    if ((rc = tr_http_client_new(&d->http, &d->loop, err)) != TR_OK)
+        return rc;
+    if ((rc = start_server(d, err)) != TR_OK)
+        return rc;
+    if ((rc = start_kubernetes(d, err)) != TR_OK)
+        return rc;
+    return TR_OK;
+}
+
+static void log_banner(const daemon_state *d)
+{
+    static const char *const providers[] = { "openai-compatible", "azure", "none (rule-based)" };
+    tr_buf sinks = TR_BUF_INIT(4096);
+    size_t i;
+
+    for (i = 0; i < d->cfg->notify_count; i++)
+        (void)tr_buf_printf(&sinks, "%s%s", i ? ", " : "", d->cfg->notify[i].name);
+    tr_log_info("daemon", "triaged %s listening on http://%s (port %d); state in %s; llm: %s; "
+                "notify: %s", TR_VERSION, d->cfg->daemon.listen,
+                tr_http_server_port(d->server), d->cfg->daemon.state_dir,
+                providers[d->cfg->llm.provider], sinks.len ? tr_buf_cstr(&sinks) : "nothing");
+    tr_buf_dispose(&sinks);
+}
+
+int tr_daemon_run(const tr_config *cfg, const char *config_path)
+{
+    daemon_state d;
+    tr_error err = { 0 };
+    int rc;
+
+    memset(&d, 0, sizeof(d));
+    d.cfg = cfg;
+    tr_log_setup(cfg->daemon.log_level, cfg->daemon.log_format);
+    signal(SIGPIPE, SIG_IGN);
+    if (uv_loop_init(&d.loop) != 0) {
+        tr_log_error("daemon", "cannot initialise the event loop");
+        return TR_EXIT_FAILURE;
+    }
+    uv_signal_init(&d.loop, &d.sigterm);
+    uv_signal_init(&d.loop, &d.sigint);
+    uv_timer_init(&d.loop, &d.shutdown_timer);
+    d.sigterm.data = d.sigint.data = d.shutdown_timer.data = &d;
+
+    rc = start(&d, &err);
+    if (rc != TR_OK) {
+        tr_log_error("daemon", "%s: cannot start: %s", config_path, err.message);
+        d.exit_status = rc == TR_ECONFIG ? TR_EXIT_USAGE : TR_EXIT_FAILURE;
+        begin_stop(&d, "start failed");
+    } else {
+        uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+        uv_signal_start(&d.sigint, on_signal, SIGINT);
+        log_banner(&d);
+    }
+    (void)uv_run(&d.loop, UV_RUN_DEFAULT);
+    if (d.forced) {
+        tr_store_close(d.store);
+        tr_log_info("daemon", "stopped (forced)");
+        return d.exit_status;
+    }
+    tr_http_server_free(d.server);
+    if (uv_loop_close(&d.loop) != 0)
+        tr_log_warn("daemon", "event loop still had open handles at exit");
+    tr_health_free(d.health);
+    tr_metrics_free(d.metrics);
+    tr_secret_free(d.api_token);
+    if (d.exit_status == TR_EXIT_OK)
+        tr_log_info("daemon", "stopped");
+    return d.exit_status;
+}
