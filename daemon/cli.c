@@ -121,7 +121,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, const char *allowe
     memset(opts, 0, sizeof(*opts));
     optind = 1;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+c:n:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:n:h", longopts, NULL)) != -1) {
         const char *name = NULL;
         switch (ch) {
         case 'c': name = "c"; opts->config_path = optarg; break;

@@ -44,39 +44,41 @@ static void format_time(char *out, size_t size)
              (long)(now.tv_nsec / 1000000) % 1000);
 }
 
+/* Messages are cut at this many bytes, visibly: the tail says how much went. */
+#define LOG_MESSAGE_MAX (16 * 1024)
+
 void tr_log(tr_log_level level, const char *module, const char *fmt, ...)
 {
-    /* Log lines are capped at 16 KiB; a longer message is cut with "...". */
-    tr_buf msg = TR_BUF_INIT(16 * 1024);
-    tr_buf line = TR_BUF_INIT(64 * 1024);
+    char msg[LOG_MESSAGE_MAX + 64];
+    tr_buf line = TR_BUF_INIT(4 * LOG_MESSAGE_MAX);
     char when[64];
+    size_t msg_len;
     va_list ap;
-    int rc;
+    int needed;
 
     if (level > current_level)
         return;
     va_start(ap, fmt);
-    rc = tr_buf_vprintf(&msg, fmt, ap);
+    needed = vsnprintf(msg, LOG_MESSAGE_MAX + 1, fmt, ap);
     va_end(ap);
-    if (rc != 0) {
-        tr_buf_clear(&msg);
-        (void)tr_buf_puts(&msg, "(log message too long or out of memory)");
-    }
+    if (needed < 0)
+        needed = snprintf(msg, sizeof(msg), "(unformattable log message)");
+    if ((size_t)needed > LOG_MESSAGE_MAX)
+        snprintf(msg + LOG_MESSAGE_MAX, 64, "... (%d bytes cut)", needed - LOG_MESSAGE_MAX);
+    msg_len = strlen(msg);
     format_time(when, sizeof(when));
     if (current_format == TR_LOG_JSON) {
         (void)tr_buf_printf(&line, "{\"ts\":\"%s\",\"level\":\"%s\",\"module\":\"", when,
                             level_names[level]);
         (void)tr_buf_put_json_escaped(&line, module, strlen(module));
         (void)tr_buf_puts(&line, "\",\"msg\":\"");
-        (void)tr_buf_put_json_escaped(&line, tr_buf_cstr(&msg), msg.len);
+        (void)tr_buf_put_json_escaped(&line, msg, msg_len);
         (void)tr_buf_puts(&line, "\"}\n");
     } else {
-        (void)tr_buf_printf(&line, "%s %-5s %s: %s\n", when, level_names[level], module,
-                            tr_buf_cstr(&msg));
+        (void)tr_buf_printf(&line, "%s %-5s %s: %s\n", when, level_names[level], module, msg);
     }
     /* One write per line so concurrent writers do not interleave mid-line. */
     fwrite(tr_buf_cstr(&line), 1, line.len, stderr);
     fflush(stderr);
-    tr_buf_dispose(&msg);
     tr_buf_dispose(&line);
 }

@@ -197,6 +197,8 @@ def test_sigterm_and_sigint_stop_cleanly_within_10s():
             assert code == 0, (sig, code, d.stderr())
             assert took < 10, took
             assert "stopped" in d.stderr(), d.stderr()
+            # The loop closed cleanly: every handle was released in order.
+            assert "open handles" not in d.stderr(), d.stderr()
         finally:
             d.cleanup()
 
@@ -322,3 +324,44 @@ def test_cli_help_version_and_usage_errors():
         res = run_cli(*args)
         assert res.returncode == 2, (args, res)
         assert res.stderr.strip(), (args, res)
+
+
+def test_json_logs_are_one_object_per_line():
+    d = Daemon()
+    text = open(d.config).read().replace('[daemon]\n', '[daemon]\nlog_format = "json"\n'
+                                         'log_level = "debug"\n', 1)
+    with open(d.config, "w") as f:
+        f.write(text)
+    try:
+        d.start()
+        assert d.stop()[0] == 0
+        lines = [l for l in d.stderr().splitlines() if l.strip()]
+        assert len(lines) >= 3, lines
+        for line in lines:
+            entry = json.loads(line)
+            assert set(entry) == {"ts", "level", "module", "msg"}, entry
+            assert entry["level"] in ("error", "warn", "info", "debug"), entry
+        assert any(json.loads(l)["msg"] == "stopped" for l in lines), lines
+    finally:
+        d.cleanup()
+
+
+def test_cli_incidents_and_show_talk_to_the_daemon():
+    d = Daemon()
+    try:
+        d.start()
+        res = run_cli("incidents", "-c", d.config, env=d.env)
+        assert res.returncode == 0, res
+        assert res.stdout.splitlines()[0].split() == ["ID", "STATE", "SOURCE", "REASON", "OBJECT"]
+        assert "(no incidents)" in res.stdout, res.stdout
+        res = run_cli("incidents", "--json", "--server", "http://127.0.0.1:%d" % d.port)
+        assert res.returncode == 0 and json.loads(res.stdout) == {"incidents": []}, res
+        res = run_cli("show", "42", "-c", d.config, env=d.env)
+        assert res.returncode == 2 and "no such incident" in res.stderr, res
+        res = run_cli("incidents", "--state", "bogus", "-c", d.config, env=d.env)
+        assert res.returncode == 2, res
+        assert d.stop()[0] == 0
+        res = run_cli("incidents", "-c", d.config, env=d.env)
+        assert res.returncode == 1 and "cannot reach the daemon" in res.stderr, res
+    finally:
+        d.cleanup()
