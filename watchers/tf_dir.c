@@ -280,7 +280,8 @@ static void work_read(uv_work_t *req)
     FILE *f = fopen(j->path, "rb");
     size_t n;
 
-    if (md == NULL || chunk == NULL || f == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+    if (md == NULL || chunk == NULL || f == NULL ||
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
         tr_tf_log_new(&log, &j->log_options) != 0) {
         j->rc = tr_error_set(&j->err, f == NULL ? TR_EIO : TR_ENOMEM, "%s: %s", j->path,
                              f == NULL ? strerror(errno) : "out of memory");

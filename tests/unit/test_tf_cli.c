@@ -30,7 +30,8 @@ static void test_report_names_file_line_source_and_output(void **state)
     assert_non_null(strstr(report, "terraform apply FAILED (Terraform 1.11.4)"));
     assert_non_null(strstr(report, "Failing resource: terraform_data.migrate"));
     assert_non_null(strstr(report, "Error: local-exec provisioner error"));
-    assert_non_null(strstr(report, "on main.tf line 3, in resource \"terraform_data\" \"migrate\""));
+    assert_non_null(
+        strstr(report, "on main.tf line 3, in resource \"terraform_data\" \"migrate\""));
     assert_non_null(strstr(report, "     3:   provisioner \"local-exec\" {"));
     assert_non_null(strstr(report, "  | ERROR: relation \"orders\" does not exist"));
     assert_non_null(strstr(report, "Incident: TerraformApplyFailed"));
