@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
+#include "tf_cli.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -245,6 +246,28 @@ static int cmd_client(const char *cmd, int argc, char **argv, const char *allowe
     return status;
 }
 
+static int cmd_terraform(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: triaged terraform FILE|-\n"
+        "One-shot analysis of a `terraform init|plan|apply|validate -json` log (FILE, or - for\n"
+        "stdin): each error with its file, line and source, the failing resource and the\n"
+        "provisioner output. Needs no daemon. Exit 0 when the log was analysed (failed or not),\n"
+        "2 when it cannot be read or is not a Terraform log.\n";
+    cli_opts opts;
+    int status;
+
+    if ((status = parse_opts("terraform", argc, argv, "", &opts)) != TR_EXIT_OK)
+        return status;
+    if (opts.help) {
+        fputs(help, stdout);
+        return TR_EXIT_OK;
+    }
+    if (argc - optind != 1)
+        return usage_error("terraform", "expects %s", "one FILE or -");
+    return tr_tf_cli_run(argv[optind], stdout);
+}
+
 int tr_cli_main(int argc, char **argv)
 {
     const char *cmd;
@@ -298,9 +321,7 @@ int tr_cli_main(int argc, char **argv)
                             "usage: triaged chat ID [--server URL] [-c FILE]\n"
                             "Ask follow-up questions about an incident.\n");
     else if (strcmp(cmd, "terraform") == 0)
-        status = cmd_client(cmd, argc, argv, "c server", 1,
-                            "usage: triaged terraform FILE|- [-c FILE]\n"
-                            "One-shot analysis of a `terraform init|plan|apply -json` log.\n");
+        status = cmd_terraform(argc, argv);
     else {
         fprintf(stderr, "triaged: unknown command '%s'\n\n%s", cmd, usage_main);
         status = TR_EXIT_USAGE;

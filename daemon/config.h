@@ -112,6 +112,7 @@ typedef struct tr_config_terraform {
     tr_config_strlist log_dirs;
     char *webhook_hmac_key_file; /* "" = /hooks/terraform-cloud disabled */
     char *tfc_token_env;
+    char *tfc_base_url;  /* HCP Terraform or a Terraform Enterprise host */
     char *job_label;
     uint64_t rescan_interval_ms;
     uint64_t settle_time_ms;

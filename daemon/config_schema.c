@@ -72,6 +72,7 @@ static const cfg_field terraform_fields[] = {
     {L("log_dirs", log_dirs, NULL)},
     {S("webhook_hmac_key_file", webhook_hmac_key_file, CFG_FILE, "")},
     {S("tfc_token_env", tfc_token_env, CFG_ENV, "")},
+    {S("tfc_base_url", tfc_base_url, CFG_NONEMPTY, "https://app.terraform.io")},
     {S("job_label", job_label, CFG_NONEMPTY, "triaged.io/terraform")},
     {D("rescan_interval", rescan_interval_ms, SECOND_MS, "30s")},
     {D("settle_time", settle_time_ms, 0, "5s")},

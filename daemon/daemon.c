@@ -26,6 +26,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "tf_dir.h"
+#include "tf_http.h"
+#include "tf_ingest.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -50,6 +53,12 @@ typedef struct daemon_state {
     tr_http_client *http;
     tr_http_server *server;
     tr_kube_client *kube;
+    tr_tf_ingest tf_ingest;
+    tr_tf_dir *tf_dir;
+    tr_tf_http *tf_http;
+    char *tf_hmac_key;
+    char *tfc_token;
+    int closes_pending;   /* server and Terraform follower still closing */
     tr_api api;
     char *api_token;
     tr_metric_family *incidents_gauge;
@@ -93,13 +102,24 @@ static void finish_stop(daemon_state *d)
     uv_close((uv_handle_t *)&d->shutdown_timer, NULL);
 }
 
+static void close_done(daemon_state *d)
+{
+    if (--d->closes_pending == 0)
+        finish_stop(d);
+}
+
 static void on_server_closed(tr_http_server *srv, void *userdata)
 {
     daemon_state *d = userdata;
 
     (void)srv;
     d->server_closed = 1;
-    finish_stop(d);
+    close_done(d);
+}
+
+static void on_tf_dir_stopped(void *userdata)
+{
+    close_done(userdata);
 }
 
 static void begin_stop(daemon_state *d, const char *why)
@@ -111,10 +131,18 @@ static void begin_stop(daemon_state *d, const char *why)
     tr_health_set_stopping(d->health);
     tr_kube_client_close(d->kube);
     d->kube = NULL;
-    if (d->server)
+    /* One extra count so that nothing finishes before every close has begun. */
+    d->closes_pending = 1;
+    if (d->tf_dir) {
+        d->closes_pending++;
+        tr_tf_dir_stop(d->tf_dir, on_tf_dir_stopped, d);
+        d->tf_dir = NULL;
+    }
+    if (d->server) {
+        d->closes_pending++;
         tr_http_server_close(d->server, on_server_closed, d);
-    else
-        finish_stop(d);
+    }
+    close_done(d);
 }
 
 static void on_shutdown_timeout(uv_timer_t *timer)
@@ -243,11 +271,77 @@ static int start_server(daemon_state *d, tr_error *err)
     d->api.before_scrape = before_scrape;
     d->api.userdata = d;
     rc = tr_api_register(&d->api, d->server, err);
+    if (rc == TR_OK && d->tf_http)
+        rc = tr_tf_http_register(d->server, d->tf_http, err);
     if (rc == TR_OK)
         rc = tr_http_server_listen(d->server, d->cfg->daemon.listen, err);
     if (rc != TR_OK)
         return rc;
     (void)tr_health_set(d->health, "http", TR_HEALTH_OK, d->cfg->daemon.listen);
+    return TR_OK;
+}
+
+/* Terraform inputs: HTTP ingest (always, when enabled), webhook, log_dirs. */
+static int prepare_terraform(daemon_state *d, tr_error *err)
+{
+    const tr_config_terraform *tf = &d->cfg->terraform;
+    tr_tf_http_options options;
+    int rc;
+
+    d->tf_ingest.store = d->store;
+    d->tf_ingest.dedup_window_ms = (int64_t)d->cfg->triage.dedup_window_ms;
+    if (!tf->enabled) {
+        (void)tr_health_set(d->health, "terraform", TR_HEALTH_DISABLED,
+                            "terraform.enabled = false");
+        return TR_OK;
+    }
+    if (*tf->webhook_hmac_key_file &&
+        tr_config_secret_resolve(NULL, tf->webhook_hmac_key_file, &d->tf_hmac_key, err) != TR_OK) {
+        tr_error_prefix(err, "terraform.webhook_hmac_key_file: ");
+        return TR_ECONFIG;
+    }
+    if (*tf->tfc_token_env &&
+        tr_config_secret_resolve(tf->tfc_token_env, NULL, &d->tfc_token, err) != TR_OK) {
+        /* The log fetch is an extra: without the token notifications still work. */
+        tr_log_warn("terraform", "terraform.tfc_token_env: %s; run logs will not be fetched",
+                    err->message);
+        d->tfc_token = NULL;
+    }
+    memset(&options, 0, sizeof(options));
+    options.ingest = d->tf_ingest;
+    options.api_token = d->api_token;
+    options.hmac_key = d->tf_hmac_key;
+    options.client = d->http;
+    options.tfc_token = d->tfc_token;
+    options.tfc_base_url = tf->tfc_base_url;
+    rc = tr_tf_http_new(&d->tf_http, &options, err);
+    return rc;
+}
+
+static int start_terraform_dirs(daemon_state *d, tr_error *err)
+{
+    const tr_config_terraform *tf = &d->cfg->terraform;
+    tr_tf_dir_options options;
+    char detail[256];
+    int rc;
+
+    if (!tf->enabled)
+        return TR_OK;
+    snprintf(detail, sizeof(detail), "POST /v1/terraform/runs; webhook %s; %zu log dir(s)",
+             d->tf_hmac_key ? "on" : "off", tf->log_dirs.count);
+    if (tf->log_dirs.count > 0) {
+        memset(&options, 0, sizeof(options));
+        options.loop = &d->loop;
+        options.ingest = &d->tf_ingest;
+        options.dirs = (const char *const *)tf->log_dirs.items;
+        options.dir_count = tf->log_dirs.count;
+        options.rescan_interval_ms = tf->rescan_interval_ms;
+        options.settle_time_ms = tf->settle_time_ms;
+        rc = tr_tf_dir_start(&d->tf_dir, &options, err);
+        if (rc != TR_OK)
+            return rc;
+    }
+    (void)tr_health_set(d->health, "terraform", TR_HEALTH_OK, detail);
     return TR_OK;
 }
 
@@ -300,7 +394,11 @@ static int start(daemon_state *d, tr_error *err)
         return rc;
     if ((rc = tr_http_client_new(&d->http, &d->loop, err)) != TR_OK)
         return rc;
+    if ((rc = prepare_terraform(d, err)) != TR_OK)
+        return rc;
     if ((rc = start_server(d, err)) != TR_OK)
+        return rc;
+    if ((rc = start_terraform_dirs(d, err)) != TR_OK)
         return rc;
     if ((rc = start_kubernetes(d, err)) != TR_OK)
         return rc;
@@ -358,11 +456,14 @@ int tr_daemon_run(const tr_config *cfg, const char *config_path)
         return d.exit_status;
     }
     tr_http_server_free(d.server);
+    tr_tf_http_free(d.tf_http);
     if (uv_loop_close(&d.loop) != 0)
         tr_log_warn("daemon", "event loop still had open handles at exit");
     tr_health_free(d.health);
     tr_metrics_free(d.metrics);
     tr_secret_free(d.api_token);
+    tr_secret_free(d.tf_hmac_key);
+    tr_secret_free(d.tfc_token);
     if (d.exit_status == TR_EXIT_OK)
         tr_log_info("daemon", "stopped");
     return d.exit_status;

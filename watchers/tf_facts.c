@@ -186,7 +186,11 @@ int tr_tf_title(char **out, const tr_tf_result *result)
     int rc;
 
     *out = NULL;
-    rc = tr_buf_printf(&b, "terraform %s failed", tr_tf_operation_name(result->operation));
+    /* An unknown operation is classed as a plan failure (see the class mapping): say so. */
+    rc = tr_buf_printf(&b, "terraform %s failed",
+                       result->operation == TR_TF_OP_UNKNOWN
+                           ? "plan"
+                           : tr_tf_operation_name(result->operation));
     if (rc == 0 && first && first->summary) {
         size_t len = strcspn(first->summary, "\r\n");
         rc = tr_buf_printf(&b, ": %.*s", (int)(len > 200 ? 200 : len), first->summary);

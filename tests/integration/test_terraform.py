@@ -1,0 +1,144 @@
+"""Terraform failures reach the daemon through each input: HTTP ingest, a
+followed log directory, HCP Terraform notifications, and the one-shot CLI."""
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import time
+
+from harness import Daemon, SHARED, run_cli
+
+FIXTURES = os.path.join(SHARED, "fixtures", "terraform")
+CASES = ["validation", "provisioner", "syntax", "provider", "module", "reference"]
+
+
+def failing_log(case):
+    """(log, operation) of the step where the case fails: init, else apply."""
+    for op in ("init", "apply"):
+        path = os.path.join(FIXTURES, case, op + ".jsonl")
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                data = f.read()
+            if b'"@level":"error"' in data:
+                return data, op
+    raise AssertionError("no failing log in fixture " + case)
+
+
+def fixture_log(case):
+    return failing_log(case)[0]
+
+
+def incidents(d):
+    status, _, body = d.request("GET", "/v1/incidents")
+    assert status == 200, body
+    return json.loads(body)["incidents"]
+
+
+def test_every_fixture_becomes_one_incident_over_http():
+    d = Daemon()
+    try:
+        d.start()
+        ids = {}
+        for case in CASES:
+            log, op = failing_log(case)
+            # A CI job posts each step's log and says which step it was.
+            status, _, body = d.request("POST", "/v1/terraform/runs?workspace=%s&repo_path=infra"
+                                        "&operation=%s" % (case, op), body=log)
+            assert status == 202, (case, status, body)
+            ids[case] = json.loads(body)["incident_id"]
+        # The same failure again is the same incident, not a new one.
+        status, _, body = d.request("POST", "/v1/terraform/runs?workspace=module&operation=apply",
+                                    body=fixture_log("module"))
+        assert status == 202 and json.loads(body)["incident_id"] == ids["module"], body
+        found = {i["namespace"]: i for i in incidents(d)}
+        assert sorted(found) == sorted(CASES), found
+        assert found["module"]["reason"] == "TerraformApplyFailed", found["module"]
+        facts = found["module"]["facts"]
+        diag = facts["diagnostics"][0]
+        assert diag["filename"] == "modules/db/main.tf" and diag["start_line"] == 6, diag
+        assert found["syntax"]["reason"] == "TerraformInitFailed", found["syntax"]
+        assert found["provisioner"]["kind"] == "TerraformResource", found["provisioner"]
+        status, _, body = d.request("POST", "/v1/terraform/runs", body=b"not a terraform log\n")
+        assert status == 400 and json.loads(body)["error"], body
+        assert d.stop()[0] == 0
+    finally:
+        d.cleanup()
+
+
+def test_log_directory_is_followed_and_not_reprocessed_after_restart():
+    d = Daemon()
+    logs = os.path.join(d.dir, "tf-logs")
+    os.makedirs(os.path.join(logs, "payments"))
+    with open(d.config, "a") as f:
+        f.write('[terraform]\nlog_dirs = ["%s"]\nrescan_interval = "1s"\nsettle_time = "200ms"\n'
+                % logs)
+    try:
+        d.start()
+        with open(os.path.join(logs, "payments", "apply-1.json"), "wb") as f:
+            f.write(fixture_log("validation"))
+        deadline = time.time() + 15
+        while time.time() < deadline and not incidents(d):
+            time.sleep(0.3)
+        found = incidents(d)
+        assert len(found) == 1 and found[0]["namespace"] == "payments", found
+        first = found[0]
+        assert d.stop()[0] == 0
+        d.start()
+        time.sleep(2.5)
+        again = incidents(d)
+        assert len(again) == 1 and again[0]["observations"] == first["observations"], again
+        assert d.stop()[0] == 0
+    finally:
+        d.cleanup()
+
+
+def sign(key, body):
+    return hmac.new(key.encode(), body, hashlib.sha512).hexdigest()
+
+
+def test_hcp_notifications_need_a_valid_signature():
+    d = Daemon()
+    key_file = os.path.join(d.dir, "tfc-hmac")
+    with open(key_file, "w") as f:
+        f.write("hmac-key-for-tests\n")
+    with open(d.config, "a") as f:
+        f.write('[terraform]\nwebhook_hmac_key_file = "%s"\n' % key_file)
+    body = json.dumps({
+        "payload_version": 1, "notification_configuration_id": "nc-1",
+        "run_url": "https://app.terraform.io/app/acme/ws/runs/run-abc123", "run_id": "run-abc123",
+        "run_message": "Queued manually", "run_created_at": "2026-11-25T10:00:00.000Z",
+        "run_created_by": "alice", "workspace_id": "ws-1", "workspace_name": "network",
+        "organization_name": "acme",
+        "notifications": [{"message": "Run Errored", "trigger": "run:errored",
+                           "run_status": "errored", "run_updated_at": "2026-11-25T10:01:00.000Z",
+                           "run_updated_by": "alice"}]}).encode()
+    try:
+        d.start()
+        good = {"X-TFE-Notification-Signature": sign("hmac-key-for-tests", body),
+                "Content-Type": "application/json"}
+        for headers, data in (({}, body),
+                              ({"X-TFE-Notification-Signature": sign("wrong", body)}, body),
+                              (good, body.replace(b"network", b"netw0rk"))):
+            status, _, _ = d.request("POST", "/hooks/terraform-cloud", body=data, headers=headers)
+            assert status == 401, (headers, status)
+        assert incidents(d) == []
+        status, _, reply = d.request("POST", "/hooks/terraform-cloud", body=body, headers=good)
+        assert status in (200, 202), (status, reply)
+        found = incidents(d)
+        assert len(found) == 1 and found[0]["reason"] == "TerraformRunErrored", found
+        assert found[0]["namespace"] == "network", found
+        assert d.stop()[0] == 0
+    finally:
+        d.cleanup()
+
+
+def test_cli_terraform_reads_a_file_or_stdin():
+    path = os.path.join(FIXTURES, "module", "apply.jsonl")
+    res = run_cli("terraform", path)
+    assert res.returncode == 0, res
+    assert "modules/db/main.tf line 6" in res.stdout, res.stdout
+    res = run_cli("terraform", "-", stdin=fixture_log("syntax").decode())
+    assert res.returncode == 0 and "Error:" in res.stdout, res
+    res = run_cli("terraform", "/nonexistent.json")
+    assert res.returncode == 2 and "/nonexistent.json" in res.stderr, res
