@@ -85,6 +85,7 @@ typedef enum tr_kube_last_reason {
 } tr_kube_last_reason;
 
 typedef struct tr_kube_container_summary {
+    uint32_t name_hash;     /* tr_kube_cache_hash(container name) */
     uint16_t restart_count; /* saturates at 65535 */
     int16_t exit_code;      /* last termination's exit code (clamped) */
     uint8_t last_reason;    /* tr_kube_last_reason */
@@ -141,6 +142,8 @@ void tr_kube_cache_pod_owner(const tr_kube_cache *cache, const char *ns, const c
 /* The owner of a controller reference (kind, name) in ns: ReplicaSet → Deployment, Job → CronJob. */
 void tr_kube_cache_resolve_owner(const tr_kube_cache *cache, const char *ns, const char *kind,
                                  const char *name, const char *template_hash, tr_kube_owner *out);
+/* The hash the cache uses for strings (FNV-1a), e.g. to match container names. */
+uint32_t tr_kube_cache_hash(const char *s);
 /* Copy what is cached of pod ns/name into out; TR_ENOTFOUND when absent. */
 int tr_kube_cache_pod_get(const tr_kube_cache *cache, const char *ns, const char *name,
                           tr_kube_pod_info *out);
