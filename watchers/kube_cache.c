@@ -442,7 +442,8 @@ void tr_kube_cache_pod_owner(const tr_kube_cache *cache, const char *ns, const c
     /* Not cached: <deployment>-<hash 6..10>-<suffix 5> is a Deployment's pod. */
     len = strlen(name);
     dash2 = strrchr(name, '-');
-    if (dash2 == NULL || dash2 == name || !name_segment_ok(dash2 + 1, len - (size_t)(dash2 - name) - 1, 5, 5))
+    if (dash2 == NULL || dash2 == name ||
+        !name_segment_ok(dash2 + 1, len - (size_t)(dash2 - name) - 1, 5, 5))
         return;
     for (dash1 = dash2 - 1; dash1 > name && *dash1 != '-'; dash1--)
         ;

@@ -456,10 +456,13 @@ static void event_view_init(kc_ctx *ctx, const cJSON *event, event_view *v)
         v->count = 1;
     /* Last seen: the latest of every timestamp either Event API may fill. */
     v->last_ms = tr_kube_time_ms(tr_kube_obj_str(event, "lastTimestamp"));
-    v->last_ms = max64(v->last_ms, tr_kube_time_ms(tr_kube_obj_str(event, "series.lastObservedTime")));
+    v->last_ms =
+        max64(v->last_ms, tr_kube_time_ms(tr_kube_obj_str(event, "series.lastObservedTime")));
     v->last_ms = max64(v->last_ms, tr_kube_time_ms(tr_kube_obj_str(event, "eventTime")));
-    v->last_ms = max64(v->last_ms, tr_kube_time_ms(tr_kube_obj_str(event, "deprecatedLastTimestamp")));
-    v->last_ms = max64(v->last_ms, tr_kube_time_ms(tr_kube_obj_str(event, "metadata.creationTimestamp")));
+    v->last_ms =
+        max64(v->last_ms, tr_kube_time_ms(tr_kube_obj_str(event, "deprecatedLastTimestamp")));
+    v->last_ms =
+        max64(v->last_ms, tr_kube_time_ms(tr_kube_obj_str(event, "metadata.creationTimestamp")));
 }
 
 static int starts_with(const char *s, const char *prefix)

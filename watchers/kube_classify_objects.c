@@ -232,7 +232,8 @@ int kc_classify_argo_app(kc_ctx *ctx, const cJSON *app)
 
         f = kc_add(ctx, TR_KCLASS_ARGO_SYNC_FAILED, ns, "Application", name, &owner, msg);
         if (f != NULL) {
-            f->signal_ms = tr_kube_time_ms(tr_kube_obj_str(app, "status.operationState.finishedAt"));
+            f->signal_ms =
+                tr_kube_time_ms(tr_kube_obj_str(app, "status.operationState.finishedAt"));
             argo_facts(ctx, f, app, name);
             kc_fact_str(ctx, f, "phase", phase);
         }
