@@ -317,8 +317,12 @@ int kc_classify_pod(kc_ctx *ctx, const cJSON *pod)
     tr_kube_cache_owner_pods(ctx->cache, ns, owner.kind, owner.name, &pods, &unhealthy);
     if (pods > 0)
         healthy = unhealthy == 0;
-    if (ctx->out->finding_count > 0)
-        healthy = 0;
+    /* A current failure (a waiting state) is unhealthy; a past termination of a pod that is
+     * Ready again is reported but does not hold the owner's recovery back. */
+    for (size_t i = 0; i < ctx->out->finding_count; i++) {
+        if (ctx->out->findings[i].signal_ms == 0)
+            healthy = 0;
+    }
     kc_health(ctx, ns, owner.kind, owner.name, TR_KCLASS_POD_MASK, healthy);
     return ctx->rc;
 }

@@ -45,7 +45,9 @@ typedef struct tracker {
     uint64_t *pod_hashes; /* open addressing, 0 = empty */
     size_t hash_slots;
     size_t hash_used;
-    int64_t pod_count;
+    int64_t pod_count;      /* max(seeded_count, distinct pods seen) */
+    int64_t distinct;       /* distinct pods seen by this process */
+    int64_t seeded_count;   /* pod_count the store had when the tracker was seeded */
     int dirty; /* coalesced findings not yet written */
 } tracker;
 
@@ -128,8 +130,10 @@ static int tracker_add_pod(tracker *t, const char *pod)
         t->pod_hashes[i] = h;
         t->hash_used++;
     }
-    /* Past POD_HASHES_MAX distinct pods the count is an upper bound. */
-    t->pod_count++;
+    /* Past POD_HASHES_MAX distinct pods the count is an upper bound. After a restart only the
+     * listed names are known: max() never counts a pod twice, at worst it lags. */
+    t->distinct++;
+    t->pod_count = t->distinct > t->seeded_count ? t->distinct : t->seeded_count;
     if (t->pod_names < PODS_LISTED) {
         t->pods[t->pod_names] = tr_strdup(pod);
         if (t->pods[t->pod_names] == NULL)
@@ -181,8 +185,10 @@ static int tracker_seed(tr_kube_ingest *ingest, tracker *t, tr_error *err)
     }
     item = cJSON_GetObjectItemCaseSensitive(facts, "pod_count");
     if (cJSON_IsNumber(item) && item->valuedouble > (double)t->pod_count &&
-        item->valuedouble < 1e12)
-        t->pod_count = (int64_t)item->valuedouble;
+        item->valuedouble < 1e12) {
+        t->seeded_count = (int64_t)item->valuedouble;
+        t->pod_count = t->seeded_count;
+    }
     cJSON_Delete(facts);
     tr_store_incident_free(incident);
     return rc;
