@@ -477,8 +477,11 @@ static int handle_finding(tr_kube_ingest *ingest, const tr_kube_finding *f, cons
         if (new_pod < 0)
             return tr_error_set(err, TR_ENOMEM, "kube ingest: out of memory");
     }
+    /* Every store write is a durable (fsynced) transaction: a live incident absorbs repeats
+     * and new pods in memory, and tr_kube_ingest_tick writes them at most every
+     * min_update_interval_ms. Opening and reopening are written (and announced) at once. */
+    (void)new_pod;
     if (t->incident_id != 0 && !t->resolved &&
-        !(new_pod && t->pod_names <= PODS_LISTED && t->pod_count <= PODS_LISTED) &&
         now_ms - t->last_write_ms < ingest->opt.min_update_interval_ms) {
         ingest->stats.coalesced++;
         t->dirty = 1;

@@ -8,9 +8,10 @@
  * - One incident per (cluster, namespace, owner workload, failure class): 30
  *   crash-looping replicas of a Deployment are one incident whose
  *   facts.pods (at most 20 names) and facts.pod_count grow.
- * - Repeats of a known signal are coalesced: the store is written when a pod
- *   joins, when the incident is new or reopens, and otherwise at most every
- *   min_update_interval_ms per incident.
+ * - Every store write is an fsynced transaction, so repeats are coalesced:
+ *   the store is written at once when an incident opens or reopens; more
+ *   pods, counts and facts of a live incident are written at most every
+ *   min_update_interval_ms (by tr_kube_ingest_tick when nothing else comes).
  * - An incident resolves (state resolved, outbox event incident.resolved)
  *   once its owner has shown healthy for recovery_hold_ms without a new
  *   failure in between (hysteresis: a pod that is Ready for a minute between

@@ -258,7 +258,7 @@ static void test_storm_of_30_replicas_is_one_incident_whose_pods_grow(void **sta
     assert_int_equal(facts_int(inc, "pod_count"), 30);
     assert_int_equal(facts_pods(inc), 20);
     assert_int_equal(facts_int(inc, "exit_code"), 137);
-    assert_true(inc->observation_count >= 21);
+    assert_true(inc->observation_count >= 2); /* opened, then the coalesced flush */
     assert_int_equal(outbox_count("incident.opened"), 1);
     assert_int_equal(fx.created, 1);
     tr_store_incident_free(inc);
