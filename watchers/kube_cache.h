@@ -139,7 +139,7 @@ int tr_kube_cache_synced(const tr_kube_cache *cache, int resource);
  */
 void tr_kube_cache_pod_owner(const tr_kube_cache *cache, const char *ns, const char *name,
                              tr_kube_owner *out);
-/* The owner of controller reference (kind, name) in ns: ReplicaSet → Deployment, Job → CronJob. */
+/* Owner of controller reference (kind, name) in ns: ReplicaSet → Deployment, Job → CronJob. */
 void tr_kube_cache_resolve_owner(const tr_kube_cache *cache, const char *ns, const char *kind,
                                  const char *name, const char *template_hash, tr_kube_owner *out);
 /* The hash the cache uses for strings (FNV-1a), e.g. to match container names. */

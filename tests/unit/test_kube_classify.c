@@ -166,8 +166,9 @@ static void test_multicontainer_crashloop_names_the_failing_container(void **sta
     assert_int_equal(fact_int(f, "exit_code"), 1);
     assert_string_equal(fact_str(f, "reason"), "Error");
     assert_int_equal(fact_int(f, "restart_count"), 1);
-    assert_string_equal(fact_str(f, "image"),
-                        "registry.saas.test.com/code-x-code-x/code-i:2018.12.24-104231-multi-container");
+    assert_string_equal(
+        fact_str(f, "image"),
+        "registry.saas.test.com/code-x-code-x/code-i:2018.12.24-104231-multi-container");
 }
 
 static void test_running_pod_oom_killed_recently_is_oomkilled_of_the_daemonset(void **state)
