@@ -297,6 +297,10 @@ static void on_llm_done(const tr_llm_result *res, void *userdata)
     rc = tr_llm_reply_parse(&reply, res->content, strlen(res->content), &limits, &err);
     if (rc == TR_OK) {
         o->reply = reply;
+        if (set_str(&o->provider, tr_llm_provider_name(j->a->llm)) != TR_OK) {
+            job_rules(j, "llm_error", "out of memory");
+            return;
+        }
         job_done(j);
         return;
     }

@@ -56,7 +56,7 @@ typedef struct fake_write {
     int close_after;
 } fake_write;
 
-static char *fake_read_file(const char *path)
+static __attribute__((unused)) char *fake_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     tr_buf b = TR_BUF_INIT(0);
@@ -75,7 +75,7 @@ static char *fake_read_file(const char *path)
 }
 
 /* A raw reply with Content-Length, status line and optional extra headers. */
-static char *fake_http(int status, const char *extra_headers, const char *body)
+static __attribute__((unused)) char *fake_http(int status, const char *extra_headers, const char *body)
 {
     tr_buf b = TR_BUF_INIT(0);
 
@@ -87,7 +87,7 @@ static char *fake_http(int status, const char *extra_headers, const char *body)
 }
 
 /* The recorded llama.cpp body of fixture NAME with its recorded status. */
-static char *fake_fixture(const char *name, const char *extra_headers)
+static __attribute__((unused)) char *fake_fixture(const char *name, const char *extra_headers)
 {
     char path[512];
     char *headers, *body, *raw;
@@ -109,7 +109,7 @@ static char *fake_fixture(const char *name, const char *extra_headers)
 }
 
 /* A chat completion in llama.cpp's shape whose content is `content`. */
-static char *fake_completion(const char *content, int prompt_tokens, int completion_tokens)
+static __attribute__((unused)) char *fake_completion(const char *content, int prompt_tokens, int completion_tokens)
 {
     tr_buf body = TR_BUF_INIT(0);
     char *raw;
@@ -127,7 +127,7 @@ static char *fake_completion(const char *content, int prompt_tokens, int complet
     return raw;
 }
 
-static void fake_add(fake_server *srv, char *raw)
+static __attribute__((unused)) void fake_add(fake_server *srv, char *raw)
 {
     if (srv->reply_count < FAKE_MAX_REPLIES)
         srv->replies[srv->reply_count++].raw = raw;
@@ -135,13 +135,13 @@ static void fake_add(fake_server *srv, char *raw)
         tr_free(raw);
 }
 
-static void fake_add_hang(fake_server *srv)
+static __attribute__((unused)) void fake_add_hang(fake_server *srv)
 {
     if (srv->reply_count < FAKE_MAX_REPLIES)
         srv->replies[srv->reply_count++].hang = 1;
 }
 
-static void fake_add_cut(fake_server *srv, char *raw, size_t cut_at)
+static __attribute__((unused)) void fake_add_cut(fake_server *srv, char *raw, size_t cut_at)
 {
     if (srv->reply_count < FAKE_MAX_REPLIES) {
         srv->replies[srv->reply_count].raw = raw;
@@ -151,7 +151,7 @@ static void fake_add_cut(fake_server *srv, char *raw, size_t cut_at)
     }
 }
 
-static void fake_on_conn_closed(uv_handle_t *h)
+static __attribute__((unused)) void fake_on_conn_closed(uv_handle_t *h)
 {
     fake_conn *c = h->data;
     fake_server *srv = c->srv;
@@ -166,7 +166,7 @@ static void fake_on_conn_closed(uv_handle_t *h)
     tr_free(c);
 }
 
-static void fake_conn_close(fake_conn *c)
+static __attribute__((unused)) void fake_conn_close(fake_conn *c)
 {
     if (c->closing)
         return;
@@ -174,7 +174,7 @@ static void fake_conn_close(fake_conn *c)
     uv_close((uv_handle_t *)&c->tcp, fake_on_conn_closed);
 }
 
-static void fake_on_written(uv_write_t *req, int status)
+static __attribute__((unused)) void fake_on_written(uv_write_t *req, int status)
 {
     fake_write *w = (fake_write *)req;
 
@@ -185,7 +185,7 @@ static void fake_on_written(uv_write_t *req, int status)
     tr_free(w);
 }
 
-static void fake_send(fake_conn *c, const char *data, size_t len, int close_after)
+static __attribute__((unused)) void fake_send(fake_conn *c, const char *data, size_t len, int close_after)
 {
     fake_write *w = tr_calloc(1, sizeof(*w));
     uv_buf_t buf;
@@ -202,7 +202,7 @@ static void fake_send(fake_conn *c, const char *data, size_t len, int close_afte
 }
 
 /* Length of a complete request at the start of in, 0 when more is needed. */
-static size_t fake_request_len(const tr_buf *in)
+static __attribute__((unused)) size_t fake_request_len(const tr_buf *in)
 {
     const char *end = in->ptr ? strstr(in->ptr, "\r\n\r\n") : NULL;
     const char *cl;
@@ -217,14 +217,14 @@ static size_t fake_request_len(const tr_buf *in)
     return in->len >= head + body ? head + body : 0;
 }
 
-static void fake_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+static __attribute__((unused)) void fake_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
 {
     (void)h;
     buf->base = tr_malloc(size);
     buf->len = buf->base ? size : 0;
 }
 
-static void fake_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+static __attribute__((unused)) void fake_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     fake_conn *c = stream->data;
     fake_server *srv = c->srv;
@@ -260,7 +260,7 @@ static void fake_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
     }
 }
 
-static void fake_on_connection(uv_stream_t *listener, int status)
+static __attribute__((unused)) void fake_on_connection(uv_stream_t *listener, int status)
 {
     fake_server *srv = listener->data;
     fake_conn *c;
@@ -279,7 +279,7 @@ static void fake_on_connection(uv_stream_t *listener, int status)
         fake_conn_close(c);
 }
 
-static int fake_start(fake_server *srv, uv_loop_t *loop)
+static __attribute__((unused)) int fake_start(fake_server *srv, uv_loop_t *loop)
 {
     struct sockaddr_in addr;
     struct sockaddr_storage bound;
@@ -299,13 +299,13 @@ static int fake_start(fake_server *srv, uv_loop_t *loop)
 }
 
 /* The n-th request received, as bytes ("" when there is none). */
-static const char *fake_request(const fake_server *srv, int n)
+static __attribute__((unused)) const char *fake_request(const fake_server *srv, int n)
 {
     return n < srv->request_count ? tr_buf_cstr(&srv->requests[n]) : "";
 }
 
 /* Close everything; the caller runs the loop afterwards. */
-static void fake_stop(fake_server *srv)
+static __attribute__((unused)) void fake_stop(fake_server *srv)
 {
     for (fake_conn *c = srv->conns; c; c = c->next)
         fake_conn_close(c);
