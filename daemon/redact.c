@@ -167,7 +167,7 @@ static int match_url_credentials(const char *in, size_t len, size_t i, match *m)
     size_t j = i + 3;
     int colon = 0;
 
-    if (!starts_with(in, len, i, "://"))
+    if (!starts_with(in, len, i, "://") || starts_with(in, len, i + 3, REDACTED_PREFIX))
         return 0;
     for (; j < len; j++) {
         char c = in[j];
@@ -176,8 +176,10 @@ static int match_url_credentials(const char *in, size_t len, size_t i, match *m)
             break;
         if (c == ':')
             colon = 1;
+        /* RFC 3986 userinfo holds no gen-delims; '[' also starts our markers. */
         if (c == '/' || c == '?' || c == '#' || c == '"' || c == '\'' || c == '\\' ||
-            c == '<' || c == '>' || c == '`' || isspace((unsigned char)c))
+            c == '<' || c == '>' || c == '`' || c == '[' || c == ']' ||
+            isspace((unsigned char)c))
             return 0;
     }
     if (j >= len || j == i + 3)
@@ -237,7 +239,8 @@ static int match_prefixed(const char *in, size_t len, size_t i, match *m)
         if (!starts_with(in, len, i, rules[r].prefix))
             continue;
         n = run_len(in, len, i + plen, rules[r].pred, RUN_MAX_BYTES);
-        if (n < rules[r].min_run)
+        /* A token ends at a non-word char: "ghp_x..._y" or "AKIA...Xyz" is not one. */
+        if (n < rules[r].min_run || (i + plen + n < len && is_word(in[i + plen + n])))
             continue;
         m->start = i;
         m->end = i + plen + n;
@@ -250,7 +253,7 @@ static int match_prefixed(const char *in, size_t len, size_t i, match *m)
         while (i + 4 + n < len && n < 17 &&
                (isupper((unsigned char)in[i + 4 + n]) || isdigit((unsigned char)in[i + 4 + n])))
             n++;
-        if (n == 16) {
+        if (n == 16 && !(i + 20 < len && is_word(in[i + 20]))) {
             m->start = i;
             m->end = i + 20;
             m->kind = "aws_access_key";
@@ -296,6 +299,16 @@ static int match_assignment(const char *in, size_t len, size_t i, match *m)
         return 0;
     if (!tr_redact_name_is_secret(in + i, n))
         return 0;
+    /* A token inside the name is masked by its own rule; masking the value too
+     * would skip it (and make a second pass differ from the first). */
+    for (size_t k = i + 1; k < i + n; k++) {
+        match inner;
+
+        if (match_pem(in, len, k, &inner) ||
+            (!is_word(in[k - 1]) &&
+             (match_prefixed(in, len, k, &inner) || match_jwt(in, len, k, &inner))))
+            return 0;
+    }
     whole_line = contains_ci(in + i, n, "authorization");
     j = i + n;
     if (j < len && in[j] == '\\')
