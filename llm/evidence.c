@@ -1,0 +1,207 @@
+/*
+ * evidence.c - bundle building, redaction and fitting to the token budget.
+ */
+#include "evidence.h"
+
+#include "alloc.h"
+#include "api.h"
+#include "buf.h"
+#include "redact.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define FIT_MAX_ROUNDS 512
+#define MIN_TEXT_BYTES 80
+
+int64_t tr_evidence_tokens(size_t chars)
+{
+    return (int64_t)((chars + 3) / 4);
+}
+
+static int add_str(cJSON *obj, const char *name, const char *value)
+{
+    if (value == NULL || value[0] == '\0')
+        return TR_OK;
+    return cJSON_AddStringToObject(obj, name, value) ? TR_OK : TR_ENOMEM;
+}
+
+static int add_time(cJSON *obj, const char *name, int64_t ms)
+{
+    char text[40];
+
+    if (ms <= 0)
+        return TR_OK;
+    tr_api_format_time(ms, text, sizeof(text));
+    return add_str(obj, name, text);
+}
+
+/* Largest string (and its member name) or, failing that, largest array. */
+static void find_largest(cJSON *node, cJSON **str, size_t *str_len, cJSON **arr, int *arr_len)
+{
+    cJSON *child;
+
+    if (cJSON_IsString(node) && node->valuestring) {
+        size_t len = strlen(node->valuestring);
+
+        if (len > *str_len) {
+            *str_len = len;
+            *str = node;
+        }
+        return;
+    }
+    if (cJSON_IsArray(node) && cJSON_GetArraySize(node) > *arr_len) {
+        *arr_len = cJSON_GetArraySize(node);
+        *arr = node;
+    }
+    cJSON_ArrayForEach(child, node)
+        find_largest(child, str, str_len, arr, arr_len);
+}
+
+static int keeps_tail(const cJSON *item)
+{
+    const char *name = item->string;
+
+    return name && (strcasestr(name, "log") || strcasestr(name, "output") ||
+                    strcasestr(name, "stderr") || strcasestr(name, "stdout"));
+}
+
+/* Halve a string, at a UTF-8 character boundary, saying how much went. */
+static int halve(cJSON *item, size_t len)
+{
+    const char *s = item->valuestring;
+    size_t keep = len / 2, cut;
+    tr_buf b = TR_BUF_INIT(0);
+    int rc;
+
+    if (keeps_tail(item)) {
+        cut = len - keep;
+        while (cut < len && ((unsigned char)s[cut] & 0xC0) == 0x80)
+            cut++;
+        rc = tr_buf_printf(&b, "[trimmed %zu bytes]...", cut);
+        if (rc == TR_OK)
+            rc = tr_buf_puts(&b, s + cut);
+    } else {
+        cut = keep;
+        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+            cut--;
+        rc = tr_buf_put(&b, s, cut);
+        if (rc == TR_OK)
+            rc = tr_buf_printf(&b, "...[trimmed %zu bytes]", len - cut);
+    }
+    if (rc == TR_OK && cJSON_SetValuestring(item, tr_buf_cstr(&b)) == NULL)
+        rc = TR_ENOMEM;
+    tr_buf_dispose(&b);
+    return rc;
+}
+
+static int fit(cJSON *root, int64_t budget, char **text)
+{
+    for (int round = 0; round < FIT_MAX_ROUNDS; round++) {
+        cJSON *str = NULL, *arr = NULL, *facts;
+        size_t str_len = 0;
+        int arr_len = 1;
+
+        *text = cJSON_Print(root);
+        if (*text == NULL)
+            return TR_ENOMEM;
+        if (tr_evidence_tokens(strlen(*text)) <= budget)
+            return TR_OK;
+        cJSON_free(*text);
+        *text = NULL;
+        facts = cJSON_GetObjectItemCaseSensitive(root, "facts");
+        find_largest(facts ? facts : root, &str, &str_len, &arr, &arr_len);
+        if (str_len <= MIN_TEXT_BYTES && arr == NULL && facts != NULL) {
+            /* Facts are as small as they go: the latest message is next. */
+            find_largest(root, &str, &str_len, &arr, &arr_len);
+        }
+        if (arr != NULL && arr_len > 4 && (str == NULL || str_len <= MIN_TEXT_BYTES * 4)) {
+            cJSON_DeleteItemFromArray(arr, 0); /* oldest entry first */
+            continue;
+        }
+        if (str != NULL && str_len > MIN_TEXT_BYTES) {
+            if (halve(str, str_len) != TR_OK)
+                return TR_ENOMEM;
+            continue;
+        }
+        if (arr != NULL && arr_len > 1) {
+            cJSON_DeleteItemFromArray(arr, 0);
+            continue;
+        }
+        if (facts != NULL) {
+            /* Last resort: the incident row alone. */
+            cJSON_DeleteItemFromObjectCaseSensitive(root, "facts");
+            cJSON_DeleteItemFromObjectCaseSensitive(root, "latest_message");
+            continue;
+        }
+        break;
+    }
+    *text = cJSON_Print(root);
+    return *text ? TR_OK : TR_ENOMEM;
+}
+
+int tr_evidence_bundle(const tr_store_incident *inc, int64_t token_budget, char **out,
+                       int64_t *token_estimate, size_t *redactions, tr_error *err)
+{
+    cJSON *root = cJSON_CreateObject(), *incident, *facts = NULL;
+    char *text = NULL;
+    size_t masked = 0;
+    int rc = TR_ENOMEM;
+
+    *out = NULL;
+    if (root == NULL)
+        return tr_error_set(err, TR_ENOMEM, "evidence: out of memory");
+    incident = cJSON_AddObjectToObject(root, "incident");
+    if (incident == NULL)
+        goto cleanup;
+    if (cJSON_AddNumberToObject(incident, "id", (double)inc->id) == NULL)
+        goto cleanup;
+    if ((rc = add_str(incident, "source", inc->source)) != TR_OK ||
+        (rc = add_str(incident, "cluster", inc->cluster)) != TR_OK ||
+        (rc = add_str(incident, "namespace", inc->namespace)) != TR_OK ||
+        (rc = add_str(incident, "kind", inc->kind)) != TR_OK ||
+        (rc = add_str(incident, "name", inc->name)) != TR_OK ||
+        (rc = add_str(incident, "failure_class", inc->failure_class)) != TR_OK ||
+        (rc = add_str(incident, "title", inc->title)) != TR_OK ||
+        (rc = add_time(incident, "first_seen", inc->first_seen_ms)) != TR_OK ||
+        (rc = add_time(incident, "last_seen", inc->last_seen_ms)) != TR_OK)
+        goto cleanup;
+    rc = TR_ENOMEM;
+    if (cJSON_AddNumberToObject(incident, "observation_count",
+                                (double)inc->observation_count) == NULL)
+        goto cleanup;
+    if (inc->facts_json != NULL) {
+        facts = cJSON_Parse(inc->facts_json);
+        if (facts == NULL && (facts = cJSON_CreateString(inc->facts_json)) == NULL)
+            goto cleanup;
+        cJSON_AddItemToObject(root, "facts", facts);
+    }
+    if ((rc = add_str(root, "latest_message", inc->message)) != TR_OK)
+        goto cleanup;
+    /* Redact before fitting: a cut must never expose half a secret's shape. */
+    if ((rc = tr_redact_json(root, &masked)) != TR_OK)
+        goto cleanup;
+    if (token_budget < TR_EVIDENCE_MIN_TOKENS)
+        token_budget = TR_EVIDENCE_MIN_TOKENS;
+    rc = fit(root, token_budget, &text);
+    if (rc != TR_OK)
+        goto cleanup;
+    *out = tr_strdup(text);
+    if (*out == NULL) {
+        rc = TR_ENOMEM;
+        goto cleanup;
+    }
+    if (token_estimate)
+        *token_estimate = tr_evidence_tokens(strlen(*out));
+    if (redactions)
+        *redactions = masked;
+cleanup:
+    if (text)
+        cJSON_free(text);
+    cJSON_Delete(root);
+    if (rc != TR_OK)
+        return tr_error_set(err, rc, "evidence: %s", tr_strerror(rc));
+    return TR_OK;
+}
