@@ -16,6 +16,7 @@
  */
 #include "daemon.h"
 #include "alloc.h"
+#include "analysis.h"
 #include "api.h"
 #include "buf.h"
 #include "cli.h"
@@ -53,6 +54,7 @@ typedef struct daemon_state {
     tr_http_client *http;
     tr_http_server *server;
     tr_kube_client *kube;
+    tr_analysis *analysis;
     tr_tf_ingest tf_ingest;
     tr_tf_dir *tf_dir;
     tr_tf_http *tf_http;
@@ -93,6 +95,9 @@ static int make_state_dir(const char *path, tr_error *err)
 
 static void finish_stop(daemon_state *d)
 {
+    /* Analyses cut short stay `triaged` and are finished after a restart. */
+    tr_analysis_close(d->analysis);
+    d->analysis = NULL;
     tr_http_client_free(d->http);
     d->http = NULL;
     tr_store_close(d->store);
@@ -281,6 +286,27 @@ static int start_server(daemon_state *d, tr_error *err)
     return TR_OK;
 }
 
+/* A watcher opened or reopened an incident: analyse it now, not at the next scan. */
+static void on_tf_incident(const tr_tf_incident_event *event, void *userdata)
+{
+    daemon_state *d = userdata;
+
+    if (d->analysis && (event->kind == TR_OBS_CREATED || event->kind == TR_OBS_REOPENED))
+        tr_analysis_notify(d->analysis, event->incident_id);
+}
+
+static int start_analysis(daemon_state *d, tr_error *err)
+{
+    static const char *const providers[] = { "openai-compatible", "azure", "rule-based only" };
+    int rc = tr_analysis_new(&d->analysis, &d->loop, d->store, d->http, d->cfg, d->metrics, err);
+
+    if (rc != TR_OK)
+        return rc == TR_ECONFIG ? rc : tr_error_set(err, rc, "analysis: %s", err->message);
+    (void)tr_health_set(d->health, "analysis", TR_HEALTH_OK,
+                        providers[d->cfg->llm.provider]);
+    return TR_OK;
+}
+
 /* Terraform inputs: HTTP ingest (always, when enabled), webhook, log_dirs. */
 static int prepare_terraform(daemon_state *d, tr_error *err)
 {
@@ -290,6 +316,8 @@ static int prepare_terraform(daemon_state *d, tr_error *err)
 
     d->tf_ingest.store = d->store;
     d->tf_ingest.dedup_window_ms = (int64_t)d->cfg->triage.dedup_window_ms;
+    d->tf_ingest.on_incident = on_tf_incident;
+    d->tf_ingest.userdata = d;
     if (!tf->enabled) {
         (void)tr_health_set(d->health, "terraform", TR_HEALTH_DISABLED,
                             "terraform.enabled = false");
@@ -393,6 +421,8 @@ static int start(daemon_state *d, tr_error *err)
     if ((rc = start_store(d, err)) != TR_OK)
         return rc;
     if ((rc = tr_http_client_new(&d->http, &d->loop, err)) != TR_OK)
+        return rc;
+    if ((rc = start_analysis(d, err)) != TR_OK)
         return rc;
     if ((rc = prepare_terraform(d, err)) != TR_OK)
         return rc;

@@ -142,3 +142,30 @@ def test_cli_terraform_reads_a_file_or_stdin():
     assert res.returncode == 0 and "Error:" in res.stdout, res
     res = run_cli("terraform", "/nonexistent.json")
     assert res.returncode == 2 and "/nonexistent.json" in res.stderr, res
+
+
+def test_terraform_incident_is_analysed_by_rules_without_an_llm():
+    d = Daemon()
+    try:
+        d.start()
+        log, op = failing_log("module")
+        status, _, body = d.request("POST", "/v1/terraform/runs?workspace=db&operation=apply",
+                                    body=log)
+        assert status == 202, body
+        incident_id = json.loads(body)["incident_id"]
+        deadline = time.time() + 15
+        shown = None
+        while time.time() < deadline:
+            status, _, body = d.request("GET", "/v1/incidents/%d" % incident_id)
+            shown = json.loads(body)
+            if shown["incident"]["state"] == "analyzed":
+                break
+            time.sleep(0.3)
+        assert shown["incident"]["state"] == "analyzed", shown
+        analysis = shown["analysis"]
+        assert analysis["provider"] == "rules", analysis
+        assert "modules/db/main.tf" in analysis["summary"] + analysis["root_cause"], analysis
+        assert analysis["remediation"], analysis
+        assert d.stop()[0] == 0
+    finally:
+        d.cleanup()
