@@ -365,3 +365,18 @@ def test_cli_incidents_and_show_talk_to_the_daemon():
         assert res.returncode == 1 and "cannot reach the daemon" in res.stderr, res
     finally:
         d.cleanup()
+
+
+def test_deploy_manifest_config_is_valid():
+    """The ConfigMap in deploy/kubernetes/triaged.yaml must pass check-config."""
+    from harness import ROOT
+    text = open(os.path.join(ROOT, "deploy", "kubernetes", "triaged.yaml")).read()
+    block = re.search(r"config\.toml: \|\n((?:    .*\n|\n)+)", text).group(1)
+    config = "\n".join(line[4:] for line in block.splitlines()) + "\n"
+    d = Daemon(config_text=config)
+    try:
+        res = run_cli("check-config", "-c", d.config, env=d.env)
+        assert res.returncode == 0, res.stderr
+        assert 'listen = "0.0.0.0:8080"' in res.stdout, res.stdout
+    finally:
+        d.cleanup()
