@@ -13,6 +13,7 @@
  */
 #include "kube_client.h"
 #include "alloc.h"
+#include "kube_auth.h"
 #include "buf.h"
 #include "log.h"
 
@@ -39,6 +40,8 @@ struct tr_kube_client {
     void *userdata;
 
     tr_kube_conn *conn;
+    tr_kube_auth *auth;      /* set when conn->exec: the exec plugin's credentials */
+    uint64_t exec_timeout_ms;
     char *version;
     enum reach reach;
     uv_timer_t timer;
@@ -53,6 +56,7 @@ static void maybe_free(tr_kube_client *client)
 {
     if (!client->closing || !client->timer_closed || client->probe != NULL)
         return;
+    tr_kube_auth_close(client->auth);
     tr_kube_conn_free(client->conn);
     tr_free(client->version);
     tr_free(client->kubeconfig);
@@ -161,6 +165,8 @@ static void on_probe_done(const tr_http_response *resp, void *userdata)
         snprintf(reason, sizeof(reason), "%s: %s", client->conn->server, resp->message);
         set_unavailable(client, reason);
     } else if (resp->status == 200 || resp->status == 401 || resp->status == 403) {
+        if (resp->status == 401)
+            tr_kube_client_auth_rejected(client);
         char *version = resp->status == 200 ? parse_version(resp->body, resp->body_len)
                                             : tr_strdup("version hidden");
         tr_free(client->version);
@@ -171,6 +177,16 @@ static void on_probe_done(const tr_http_response *resp, void *userdata)
                  client->conn->server, resp->status);
         set_unavailable(client, reason);
     }
+}
+
+static void on_probe_auth(int rc, const char *message, void *userdata)
+{
+    tr_kube_client *client = userdata;
+
+    if (rc == TR_OK)
+        attempt(client);
+    else
+        set_unavailable(client, message);
 }
 
 static void attempt(tr_kube_client *client)
@@ -190,6 +206,13 @@ static void attempt(tr_kube_client *client)
             set_unavailable(client, err.message);
             return;
         }
+    }
+    rc = tr_kube_client_auth_wait(client, on_probe_auth, client, &err);
+    if (rc == TR_EBUSY)
+        return;
+    if (rc != TR_OK) {
+        set_unavailable(client, err.message);
+        return;
     }
     memset(&req, 0, sizeof(req));
     req.method = TR_HTTP_GET;
@@ -211,6 +234,7 @@ int tr_kube_client_prepare(tr_kube_client *client, tr_http_request *req, const c
                            tr_kube_prepared *prep, tr_error *err)
 {
     const tr_kube_conn *conn = client->conn;
+    const tr_kube_exec_cred *cred = NULL;
     tr_buf url = TR_BUF_INIT(16 * 1024);
     tr_buf auth = TR_BUF_INIT(TR_KUBE_TOKEN_MAX_BYTES + 64);
     char *token = NULL;
@@ -220,6 +244,12 @@ int tr_kube_client_prepare(tr_kube_client *client, tr_http_request *req, const c
     memset(prep, 0, sizeof(*prep));
     if (conn == NULL)
         return tr_error_set(err, TR_EUNAVAILABLE, "no Kubernetes cluster configured");
+    if (conn->exec) {
+        cred = client->auth ? tr_kube_auth_current(client->auth) : NULL;
+        if (cred == NULL)
+            return tr_error_set(err, TR_EBUSY, "credentials from the exec plugin \"%s\" are not "
+                                "ready (call tr_kube_client_auth_wait first)", conn->exec->command);
+    }
     rc = tr_buf_printf(&url, "%s%s", conn->server, path);
     if (rc != TR_OK)
         goto cleanup;
@@ -229,7 +259,17 @@ int tr_kube_client_prepare(tr_kube_client *client, tr_http_request *req, const c
         if (rc != TR_OK)
             goto cleanup;
     }
-    if (token || conn->token) {
+    if (cred && cred->token) {
+        rc = tr_buf_printf(&auth, "Authorization: Bearer %s", cred->token);
+        if (rc != TR_OK)
+            goto cleanup;
+        prep->auth_header = tr_buf_detach(&auth);
+        if (prep->auth_header == NULL) {
+            rc = TR_ENOMEM;
+            goto cleanup;
+        }
+        prep->headers[n++] = prep->auth_header;
+    } else if (cred == NULL && (token || conn->token)) {
         rc = tr_buf_printf(&auth, "Authorization: Bearer %s", token ? token : conn->token);
         if (rc != TR_OK)
             goto cleanup;
@@ -255,6 +295,13 @@ int tr_kube_client_prepare(tr_kube_client *client, tr_http_request *req, const c
     req->client_cert_pem = conn->client_cert_pem;
     req->client_key_file = conn->client_key_file;
     req->client_key_pem = conn->client_key_pem;
+    if (cred && cred->client_cert_pem) {
+        /* A certificate from the plugin replaces the kubeconfig's (client-go does the same). */
+        req->client_cert_file = NULL;
+        req->client_key_file = NULL;
+        req->client_cert_pem = cred->client_cert_pem;
+        req->client_key_pem = cred->client_key_pem;
+    }
     req->insecure_skip_verify = conn->insecure;
     req->basic_user = conn->username;
     req->basic_password = conn->password;
@@ -305,6 +352,7 @@ int tr_kube_client_new(tr_kube_client **out, uv_loop_t *loop, tr_http_client *ht
     client->sa_dir = options->sa_dir ? tr_strdup(options->sa_dir) : NULL;
     client->backoff_initial_ms = options->backoff_initial_ms ? options->backoff_initial_ms : 800;
     client->backoff_max_ms = options->backoff_max_ms ? options->backoff_max_ms : 30000;
+    client->exec_timeout_ms = options->exec_timeout_ms;
     client->on_state = options->on_state;
     client->userdata = options->userdata;
     if (client->kubeconfig == NULL) {
@@ -343,6 +391,46 @@ void tr_kube_client_close(tr_kube_client *client)
     client->closing = 1;
     uv_timer_stop(&client->timer);
     uv_close((uv_handle_t *)&client->timer, on_timer_closed);
+    tr_kube_auth_close(client->auth);
+    client->auth = NULL;
     if (client->probe)
         tr_http_call_cancel(client->probe);
+}
+
+int tr_kube_client_auth_wait(tr_kube_client *client, tr_kube_auth_cb cb, void *userdata,
+                             tr_error *err)
+{
+    int rc;
+
+    if (client->closing)
+        return tr_error_set(err, TR_ECANCELLED, "kubernetes client is closing");
+    if (client->conn == NULL)
+        return tr_error_set(err, TR_EUNAVAILABLE, "no Kubernetes cluster configured");
+    if (client->conn->exec == NULL)
+        return TR_OK;
+    if (client->auth == NULL) {
+        rc = tr_kube_auth_new(&client->auth, client->loop, client->conn, client->exec_timeout_ms,
+                              err);
+        if (rc != TR_OK)
+            return rc;
+    }
+    return tr_kube_auth_wait(client->auth, cb, userdata, err);
+}
+
+void tr_kube_client_auth_cancel(tr_kube_client *client, void *userdata)
+{
+    if (client)
+        tr_kube_auth_cancel(client->auth, userdata);
+}
+
+void tr_kube_client_auth_rejected(tr_kube_client *client)
+{
+    /* Token files are re-read for every request already; only plugin output is cached. */
+    if (client && client->auth)
+        tr_kube_auth_invalidate(client->auth);
+}
+
+unsigned long tr_kube_client_exec_runs(const tr_kube_client *client)
+{
+    return client->auth ? tr_kube_auth_runs(client->auth) : 0;
 }
