@@ -434,3 +434,156 @@ unsigned long tr_kube_client_exec_runs(const tr_kube_client *client)
 {
     return client->auth ? tr_kube_auth_runs(client->auth) : 0;
 }
+
+/* ---- API discovery --------------------------------------------------------- */
+
+struct tr_kube_discovery {
+    tr_kube_client *client;
+    tr_http_client *http;
+    char *path;
+    char *resource;
+    tr_kube_discover_cb cb;
+    void *userdata;
+    tr_http_call *call;
+    int cancelled;
+};
+
+static void discovery_free(tr_kube_discovery *d)
+{
+    tr_free(d->path);
+    tr_free(d->resource);
+    tr_free(d);
+}
+
+static int discovery_lists(const char *body, size_t len, const char *resource, int *served)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "resources");
+    const cJSON *item;
+
+    *served = 0;
+    if (!cJSON_IsArray(list)) {
+        cJSON_Delete(root);
+        return TR_EPARSE;
+    }
+    cJSON_ArrayForEach(item, list) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(item, "name");
+
+        if (cJSON_IsString(name) && strcmp(name->valuestring, resource) == 0)
+            *served = 1;
+    }
+    cJSON_Delete(root);
+    return TR_OK;
+}
+
+static void on_discovery_done(const tr_http_response *resp, void *userdata)
+{
+    tr_kube_discovery *d = userdata;
+    char message[TR_ERROR_MSG_MAX] = "";
+    int rc = TR_OK, served = 0;
+
+    d->call = NULL;
+    if (d->cancelled) {
+        discovery_free(d);
+        return;
+    }
+    if (resp->result != TR_OK) {
+        rc = resp->result == TR_ETIMEOUT ? TR_ETIMEOUT : TR_EUNAVAILABLE;
+        snprintf(message, sizeof(message), "GET %s: %s", d->path, resp->message);
+    } else if (resp->status == 200) {
+        rc = discovery_lists(resp->body, resp->body_len, d->resource, &served);
+        if (rc != TR_OK)
+            snprintf(message, sizeof(message), "GET %s: not an APIResourceList", d->path);
+    } else if (resp->status == 404) {
+        served = 0;
+    } else {
+        if (resp->status == 401)
+            tr_kube_client_auth_rejected(d->client);
+        rc = resp->status == 401 || resp->status == 403 ? TR_EAUTH : TR_EHTTP;
+        snprintf(message, sizeof(message), "GET %s: HTTP %ld", d->path, resp->status);
+    }
+    d->cb(rc, served, message, d->userdata);
+    discovery_free(d);
+}
+
+static int discovery_send(tr_kube_discovery *d, tr_error *err)
+{
+    tr_http_request req;
+    tr_kube_prepared prep;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.method = TR_HTTP_GET;
+    req.timeout_ms = PROBE_TIMEOUT_MS;
+    req.max_response_bytes = 4 * 1024 * 1024;
+    req.on_done = on_discovery_done;
+    req.userdata = d;
+    rc = tr_kube_client_prepare(d->client, &req, d->path, &prep, err);
+    if (rc == TR_OK)
+        rc = tr_http_client_send(d->http, &req, &d->call, err);
+    tr_kube_prepared_dispose(&prep);
+    return rc;
+}
+
+static void on_discovery_auth(int rc, const char *message, void *userdata)
+{
+    tr_kube_discovery *d = userdata;
+    tr_error err = { 0 };
+
+    if (rc == TR_OK && (rc = discovery_send(d, &err)) == TR_OK)
+        return;
+    d->cb(rc, 0, rc == TR_OK ? "" : (err.message[0] ? err.message : message), d->userdata);
+    discovery_free(d);
+}
+
+int tr_kube_discover(tr_kube_discovery **out, tr_kube_client *client, tr_http_client *http,
+                     const char *group, const char *version, const char *resource,
+                     tr_kube_discover_cb cb, void *userdata, tr_error *err)
+{
+    tr_kube_discovery *d = tr_calloc(1, sizeof(*d));
+    tr_buf path = TR_BUF_INIT(4096);
+    int rc;
+
+    if (out)
+        *out = NULL;
+    if (d == NULL)
+        return tr_error_set(err, TR_ENOMEM, "out of memory");
+    rc = group && *group ? tr_buf_printf(&path, "/apis/%s/%s", group, version)
+                         : tr_buf_printf(&path, "/api/%s", version);
+    d->path = tr_buf_detach(&path);
+    d->resource = tr_strdup(resource);
+    if (rc != TR_OK || d->path == NULL || d->resource == NULL) {
+        tr_buf_dispose(&path);
+        discovery_free(d);
+        return tr_error_set(err, TR_ENOMEM, "out of memory");
+    }
+    d->client = client;
+    d->http = http;
+    d->cb = cb;
+    d->userdata = userdata;
+    rc = tr_kube_client_auth_wait(client, on_discovery_auth, d, err);
+    if (rc == TR_OK)
+        rc = discovery_send(d, err);
+    else if (rc == TR_EBUSY)
+        rc = TR_OK;
+    if (rc != TR_OK) {
+        discovery_free(d);
+        return rc;
+    }
+    if (out)
+        *out = d;
+    return TR_OK;
+}
+
+void tr_kube_discover_cancel(tr_kube_discovery *d)
+{
+    if (d == NULL)
+        return;
+    if (d->call) {
+        d->cancelled = 1;
+        tr_http_call_cancel(d->call); /* on_discovery_done frees */
+        return;
+    }
+    tr_kube_client_auth_cancel(d->client, d);
+    discovery_free(d);
+}

@@ -103,6 +103,27 @@ void tr_kube_client_auth_rejected(tr_kube_client *client);
 unsigned long tr_kube_client_exec_runs(const tr_kube_client *client);
 
 /*
+ * API discovery: does GET /apis/<group>/<version> (or /api/<version> for
+ * group "" or NULL) list resource? Used to skip Argo CD and Flux quietly
+ * when their CRDs are absent. cb runs once, later, from the loop: rc TR_OK
+ * with served 1 or 0 (404 counts as "not served"), or an error (TR_EAUTH
+ * for 401/403, TR_EUNAVAILABLE, TR_EHTTP, TR_EPARSE) with a message.
+ */
+typedef struct tr_kube_discovery tr_kube_discovery;
+typedef void (*tr_kube_discover_cb)(int rc, int served, const char *message, void *userdata);
+
+/*
+ * Start a discovery. *out (may be NULL) is a handle valid until cb has run,
+ * for tr_kube_discover_cancel. On failure cb never runs.
+ */
+int tr_kube_discover(tr_kube_discovery **out, tr_kube_client *client, tr_http_client *http,
+                     const char *group, const char *version, const char *resource,
+                     tr_kube_discover_cb cb, void *userdata, tr_error *err);
+
+/* Stop a discovery before its callback: cb will not run. Not from inside cb. */
+void tr_kube_discover_cancel(tr_kube_discovery *d);
+
+/*
  * Stop probing and cancel calls; frees the client once its handles close.
  * Close the watchers built on the client first.
  */
