@@ -196,6 +196,11 @@ def cluster():
     if _cluster is None:
         if not os.access(K8S_LOCAL, os.X_OK):
             raise SkipTest("no k8s-local at " + K8S_LOCAL)
+        # `up` without built binaries starts a build of several minutes, and that build
+        # wipes the source tree of any build already running: never trigger it from here.
+        cache = os.environ.get("K8S_LOCAL_CACHE", os.path.expanduser("~/.cache/k8s-local"))
+        if not os.access(os.path.join(cache, "v1.20", "bin", "kube-apiserver"), os.X_OK):
+            raise SkipTest("k8s-local is not built here (run `k8s-local build` first)")
         probe_bin()
         _cluster = Cluster()
         atexit.register(_cluster.down)
