@@ -176,3 +176,8 @@ format:
 
 clean:
 	rm -rf $(BUILD)
+
+# Test tools built like the library (ASan), used by the integration tests.
+$(BUILD)/asan/tools/%: tests/tools/%.c $(BUILD)/asan/libtriaged.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(PKG_LIBS)
