@@ -23,7 +23,7 @@
 #include "health.h"
 #include "http_client.h"
 #include "http_server.h"
-#include "kube_client.h"
+#include "kube_watcher.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -53,7 +53,7 @@ typedef struct daemon_state {
     tr_store *store;
     tr_http_client *http;
     tr_http_server *server;
-    tr_kube_client *kube;
+    tr_kube_watcher *kube;
     tr_analysis *analysis;
     tr_tf_ingest tf_ingest;
     tr_tf_dir *tf_dir;
@@ -134,7 +134,7 @@ static void begin_stop(daemon_state *d, const char *why)
     d->stopping = 1;
     tr_log_info("daemon", "stopping (%s)", why);
     tr_health_set_stopping(d->health);
-    tr_kube_client_close(d->kube);
+    tr_kube_watcher_close(d->kube);
     d->kube = NULL;
     /* One extra count so that nothing finishes before every close has begun. */
     d->closes_pending = 1;
@@ -373,9 +373,16 @@ static int start_terraform_dirs(daemon_state *d, tr_error *err)
     return TR_OK;
 }
 
+static void on_kube_incident(int64_t incident_id, int outcome, void *userdata)
+{
+    daemon_state *d = userdata;
+
+    if (d->analysis && (outcome == TR_OBS_CREATED || outcome == TR_OBS_REOPENED))
+        tr_analysis_notify(d->analysis, incident_id);
+}
+
 static int start_kubernetes(daemon_state *d, tr_error *err)
 {
-    tr_kube_client_options options;
     int rc;
 
     if (!d->cfg->kubernetes.enabled) {
@@ -383,12 +390,10 @@ static int start_kubernetes(daemon_state *d, tr_error *err)
                             "kubernetes.enabled = false");
         return TR_OK;
     }
-    memset(&options, 0, sizeof(options));
-    options.kubeconfig = d->cfg->kubernetes.kubeconfig;
-    options.context = d->cfg->kubernetes.context;
-    rc = tr_kube_client_new(&d->kube, &d->loop, d->http, d->health, &options, err);
+    rc = tr_kube_watcher_new(&d->kube, &d->loop, d->cfg, d->store, d->http, d->health,
+                             d->metrics, on_kube_incident, d, err);
     if (rc == TR_OK)
-        rc = tr_kube_client_start(d->kube);
+        rc = tr_kube_watcher_start(d->kube);
     return rc;
 }
 

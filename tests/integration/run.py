@@ -25,6 +25,8 @@ def main():
         name = os.path.splitext(os.path.basename(path))[0]
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
+        # Registered so that one test module can import another's fixtures (one cluster).
+        sys.modules[name] = module
         spec.loader.exec_module(module)
         for attr in sorted(dir(module)):
             if not attr.startswith("test_") or (pattern and pattern not in attr):
