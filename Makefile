@@ -162,14 +162,28 @@ bench: $(BENCH_BIN)
 
 # cppcheck: NULL ends the metrics label lists (glibc's NULL is a pointer), and the
 # config schema writes fields through offsetof-computed pointers.
-TIDY_CHECKS := -*,clang-analyzer-*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-narrowing-conversions,-bugprone-reserved-identifier,-bugprone-assignment-in-if-condition
+#
+# clang-tidy: bugprone-implicit-widening-of-multiplication-result is off. Every hit
+# here was a constant size (64 * 1024, 2 * TR_STORE_TEXT_MAX), where the compiler
+# already rejects an int overflow, or a product bounded by validation just above
+# it (kube_exec.c's hour * 3600); casting each of them would hide the next real one.
+#
+# clang-tidy runs once per file: clang 14's valist checker keeps what it learnt
+# about va_start from the first file of a run, so in a multi-file run every later
+# file's va_start goes unseen and each vsnprintf/va_arg after it is reported as
+# using an uninitialized va_list (bugs.llvm.org 41311, llvm-project#40656;
+# reproduced with three copies of a correct five-line file: only the first is
+# clean). One file per run keeps that check working instead of switching it off.
+TIDY_CHECKS := -*,clang-analyzer-*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-narrowing-conversions,-bugprone-reserved-identifier,-bugprone-assignment-in-if-condition,-bugprone-implicit-widening-of-multiplication-result
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	  --suppress=missingIncludeSystem --suppress=varFuncNullUB --suppress=unknownMacro \
 	  --suppress='invalidPointerCast:daemon/config_*.c' \
 	  -I daemon -I watchers -I /usr/include/cjson daemon watchers llm fixers notifiers
-	clang-tidy --quiet -checks='$(TIDY_CHECKS)' --warnings-as-errors='*' $(LIB_SRC) -- \
-	  $(CPPFLAGS) -std=c11 $(PKG_CFLAGS)
+	@status=0; for src in $(LIB_SRC); do \
+	  clang-tidy --quiet -checks='$(TIDY_CHECKS)' --warnings-as-errors='*' $$src -- \
+	    $(CPPFLAGS) -std=c11 $(PKG_CFLAGS) || status=1; \
+	done; exit $$status
 
 format:
 	clang-format -i $(wildcard */*.c */*.h tests/*/*.c tests/*/*.h)

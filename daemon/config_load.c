@@ -84,17 +84,26 @@ static bool is_http_url(const char *s)
            (strncmp(s, "https://", 8) == 0 && s[8] != '\0');
 }
 
-/* A string node as a C string; TOML allows "\u0000", which C strings cannot hold. */
+/*
+ * A string node as a C string; TOML allows "\u0000", which C strings cannot hold.
+ * The failures return TR_ECONFIG (what cfg_fail returns) as a constant: the
+ * analyzer does not follow variadic calls, and without it assumes a failure
+ * could return >= 0 and leave *out unset for the caller.
+ */
 static int get_string(load_ctx *ctx, const tr_toml_value *node, const char *key,
                       const char **out)
 {
     size_t len;
 
-    if (tr_toml_type_of(node) != TR_TOML_STRING)
-        return cfg_fail(ctx, node, key, "expected a string, got %s", type_name(node));
+    if (tr_toml_type_of(node) != TR_TOML_STRING) {
+        (void)cfg_fail(ctx, node, key, "expected a string, got %s", type_name(node));
+        return TR_ECONFIG;
+    }
     *out = tr_toml_string(node, &len);
-    if (strlen(*out) != len)
-        return cfg_fail(ctx, node, key, "must not contain a NUL character");
+    if (strlen(*out) != len) {
+        (void)cfg_fail(ctx, node, key, "must not contain a NUL character");
+        return TR_ECONFIG;
+    }
     return TR_OK;
 }
 

@@ -116,12 +116,17 @@ static void req_free(tr_http_req *req)
     tr_free(req);
 }
 
-/* Detach req from its connection and tell the handler; req waits for its respond. */
-static void req_abort(tr_http_req *req)
+/*
+ * Detach c's pending request from c and tell the handler; the request waits
+ * for its respond. Taking the connection (not the request) keeps the clearing
+ * of c->pending visible to callers that look at it again afterwards.
+ */
+static void req_abort(conn *c)
 {
-    tr_http_server *srv = req->conn->srv;
+    tr_http_req *req = c->pending;
+    tr_http_server *srv = c->srv;
 
-    req->conn->pending = NULL;
+    c->pending = NULL;
     req->conn = NULL;
     srv->stats.requests_aborted++;
     (void)tr_metric_inc(srv->m_aborted, 1);
@@ -355,7 +360,7 @@ static void send_error_close(conn *c, int status, const char *detail)
     tr_buf body = TR_BUF_INIT(0);
 
     if (c->pending)
-        req_abort(c->pending);
+        req_abort(c);
     if (build_error_json(&body, error_slug(status), detail) != TR_OK) {
         tr_buf_dispose(&body);
         conn_close(c);
@@ -477,7 +482,7 @@ static void conn_close(conn *c)
         return;
     c->closing = 1;
     if (c->pending)
-        req_abort(c->pending);
+        req_abort(c);
     srv->stats.connections_open--;
     (void)tr_metric_inc(srv->m_open, -1);
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);

@@ -199,7 +199,7 @@ static tr_metric_family *do_register(tr_metrics *reg, family_type type, const ch
     }
     if (reg->family_count == reg->family_alloc) {
         size_t n = reg->family_alloc ? reg->family_alloc * 2 : 16;
-        tr_metric_family **grown = tr_realloc(reg->families, n * sizeof(*grown));
+        tr_metric_family **grown = tr_realloc(reg->families, n * sizeof(tr_metric_family *));
         if (grown == NULL)
             goto cleanup;
         reg->families = grown;

@@ -172,7 +172,7 @@ int tr_toml_array_push(tr_toml_value *array, tr_toml_value *item)
 
     if (count == array->u.array.cap) {
         size_t cap = count ? count * 2 : 4;
-        tr_toml_value **items = tr_realloc(array->u.array.items, cap * sizeof(*items));
+        tr_toml_value **items = tr_realloc(array->u.array.items, cap * sizeof(tr_toml_value *));
 
         if (items == NULL)
             return TR_ENOMEM;

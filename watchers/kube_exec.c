@@ -189,7 +189,8 @@ static int check_envelope(const cJSON *root, const char *expected_api_version, t
     if (expected_api_version && strcmp(api_text, expected_api_version) != 0)
         return tr_error_set(err, TR_EPARSE, "exec plugin output: apiVersion \"%s\" does not match "
                             "the configured \"%s\"", api_text, expected_api_version);
-    if (strcmp(api_text, TR_KUBE_EXEC_API_V1) != 0 && strcmp(api_text, TR_KUBE_EXEC_API_V1BETA1))
+    if (strcmp(api_text, TR_KUBE_EXEC_API_V1) != 0 &&
+        strcmp(api_text, TR_KUBE_EXEC_API_V1BETA1) != 0)
         return tr_error_set(err, TR_EPARSE, "exec plugin output: apiVersion \"%s\" is not "
                             "supported", api_text);
     return TR_OK;

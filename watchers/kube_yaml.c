@@ -39,7 +39,7 @@ static int node_append(tr_kube_yaml_node *parent, tr_kube_yaml_node *child)
 
     if (parent->count == parent->cap) {
         cap = parent->cap ? parent->cap * 2 : 4;
-        items = tr_realloc(parent->items, cap * sizeof(*items));
+        items = tr_realloc(parent->items, cap * sizeof(tr_kube_yaml_node *));
         if (items == NULL)
             return TR_ENOMEM;
         parent->items = items;
@@ -160,6 +160,12 @@ int tr_kube_yaml_parse(tr_kube_yaml_ctx *c, const char *data, size_t len,
             break;
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT:
+            /* libyaml pairs every end with its start; say so where the analyzer sees it */
+            if (depth == 0) {
+                rc = tr_error_set(c->err, TR_EPARSE, "%s:%zu: unbalanced YAML collection end",
+                                  c->source, event.start_mark.line + 1);
+                break;
+            }
             depth--;
             break;
         default:

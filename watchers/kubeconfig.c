@@ -106,11 +106,17 @@ int tr_kube_token_read(char **out, const char *path, tr_error *err)
         len--;
     while (start < len && strchr(" \t\r\n\v\f", data[start]) != NULL)
         start++;
-    data[len] = '\0';
+    /*
+     * Empty first: the terminator below is then written only after a non-empty
+     * read, which the analyzer can follow (it cannot see into tr_error_set, so it
+     * takes a failed read for TR_OK with no buffer).
+     */
     if (start == len) {
-        rc = tr_error_set(err, TR_EAUTH, "%s: token file is empty", path);
-    } else if (memchr(data + start, '\0', len - start) ||
-               !tr_kubeconfig_token_is_clean(data + start)) {
+        tr_free(data);
+        return tr_error_set(err, TR_EAUTH, "%s: token file is empty", path);
+    }
+    data[len] = '\0';
+    if (memchr(data + start, '\0', len - start) || !tr_kubeconfig_token_is_clean(data + start)) {
         rc = tr_error_set(err, TR_EAUTH, "%s: token contains control characters or spaces",
                           path);
     } else {

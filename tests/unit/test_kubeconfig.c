@@ -779,7 +779,7 @@ static void test_token_read_trims_and_validates(void **state)
     fixture *fx = *state;
     char *path = write_file(fx, "t1", "\n\t tok.en-1 \r\n"), *token = NULL;
     tr_error err = { 0 };
-    char *big, *big_path;
+    char *big, *big_path, expected[256];
 
     assert_int_equal(tr_kube_token_read(&token, path, &err), TR_OK);
     assert_string_equal(token, "tok.en-1");
@@ -789,6 +789,14 @@ static void test_token_read_trims_and_validates(void **state)
     path = write_file(fx, "t2", " \n");
     assert_int_equal(tr_kube_token_read(&token, path, &err), TR_EAUTH);
     assert_null(token);
+    tr_free(path);
+
+    /* a zero-byte file: the read that the empty-token check must see before any write */
+    path = write_file(fx, "t0", "");
+    assert_int_equal(tr_kube_token_read(&token, path, &err), TR_EAUTH);
+    assert_null(token);
+    snprintf(expected, sizeof(expected), "%s: token file is empty", path);
+    assert_string_equal(err.message, expected);
     tr_free(path);
 
     path = write_file(fx, "t3", "abc\ndef\n");
