@@ -41,7 +41,7 @@ int kc_classify_deployment(kc_ctx *ctx, const cJSON *deployment)
     int64_t replicas = tr_kube_obj_int(deployment, "spec.replicas", 1);
     int64_t ready = tr_kube_obj_int(deployment, "status.readyReplicas", 0);
     int64_t updated = tr_kube_obj_int(deployment, "status.updatedReplicas", 0);
-    tr_kube_owner owner;
+    tr_kube_owner owner = { .inferred = 0 };
     tr_kube_finding *f;
 
     if (name == NULL)
@@ -87,7 +87,7 @@ int kc_classify_job(kc_ctx *ctx, const cJSON *job)
     const cJSON *failed = tr_kube_obj_condition(job, "Failed");
     const uint32_t job_classes = TR_KCLASS_BIT(TR_KCLASS_BACKOFF_LIMIT) |
                                  TR_KCLASS_BIT(TR_KCLASS_JOB_DEADLINE) | TR_KCLASS_POD_MASK;
-    tr_kube_owner owner;
+    tr_kube_owner owner = { .inferred = 0 };
     tr_kube_finding *f;
 
     if (name == NULL)
@@ -133,7 +133,7 @@ int kc_classify_node(kc_ctx *ctx, const cJSON *node)
     const cJSON *ready = tr_kube_obj_condition(node, "Ready");
     const char *status = tr_kube_obj_str(ready, "status");
     const uint32_t classes = TR_KCLASS_BIT(TR_KCLASS_NODE_NOT_READY);
-    tr_kube_owner owner;
+    tr_kube_owner owner = { .inferred = 0 };
 
     if (name == NULL || status == NULL)
         return TR_OK;
@@ -218,7 +218,7 @@ int kc_classify_argo_app(kc_ctx *ctx, const cJSON *app)
     const char *condition = argo_error_condition(app);
     const uint32_t classes =
         TR_KCLASS_BIT(TR_KCLASS_ARGO_SYNC_FAILED) | TR_KCLASS_BIT(TR_KCLASS_ARGO_DEGRADED);
-    tr_kube_owner owner;
+    tr_kube_owner owner = { .inferred = 0 };
     tr_kube_finding *f;
     int failing = 0;
 
@@ -263,7 +263,7 @@ int kc_classify_flux(kc_ctx *ctx, const cJSON *object, const char *kind)
     const char *reason = tr_kube_obj_str(ready, "reason");
     const uint32_t classes = TR_KCLASS_BIT(TR_KCLASS_FLUX_NOT_READY);
     const cJSON *source_ref;
-    tr_kube_owner owner;
+    tr_kube_owner owner = { .inferred = 0 };
     tr_kube_finding *f;
     char source[3 * TR_KUBE_NAME_MAX];
 
