@@ -207,9 +207,10 @@ static int store_outcome(job *j)
             tr_log_warn("analysis", "incident %" PRId64 ": request body not kept: %s",
                         j->inc->id, err.message);
     }
-    tr_log_info("analysis", "incident %" PRId64 " analyzed by %s%s%s: %s", j->inc->id,
+    tr_log_info("analysis", "incident %" PRId64 " analyzed by %s%s%s%s: %s", j->inc->id,
                 o->provider, o->fallback_reason ? " (fallback: " : "",
-                o->fallback_reason ? o->fallback_reason : "", o->reply->summary);
+                o->fallback_reason ? o->fallback_reason : "", o->fallback_reason ? ")" : "",
+                o->reply->summary);
     return TR_OK;
 }
 
