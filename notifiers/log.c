@@ -34,15 +34,13 @@ static int log_init(void **state, const tr_notifier_env *env, tr_error *err)
     return TR_OK;
 }
 
-/* "  label: text" with long texts cut visibly; lines after the first are indented. */
-static void put_field(tr_buf *b, const char *label, const char *text)
+/* "<prefix>text" with long texts cut visibly; lines after the first are indented. */
+static void put_text(tr_buf *b, const char *prefix, const char *text)
 {
     size_t len, i;
 
-    if (text == NULL || *text == '\0')
-        return;
     len = strlen(text);
-    (void)tr_buf_printf(b, "  %s: ", label);
+    (void)tr_buf_puts(b, prefix);
     for (i = 0; i < len && i < LOG_FIELD_MAX; i++) {
         (void)tr_buf_putc(b, text[i]);
         if (text[i] == '\n')
@@ -51,6 +49,18 @@ static void put_field(tr_buf *b, const char *label, const char *text)
     if (len > LOG_FIELD_MAX)
         (void)tr_buf_printf(b, " ... (%zu more bytes)", len - LOG_FIELD_MAX);
     (void)tr_buf_putc(b, '\n');
+}
+
+/* "  label: text" */
+static void put_field(tr_buf *b, const char *label, const char *text)
+{
+    tr_buf prefix = TR_BUF_INIT(256);
+
+    if (text == NULL || *text == '\0')
+        return;
+    (void)tr_buf_printf(&prefix, "  %s: ", label);
+    put_text(b, tr_buf_cstr(&prefix), text);
+    tr_buf_dispose(&prefix);
 }
 
 static void put_list(tr_buf *b, const char *label, const char *json_text)
@@ -64,7 +74,7 @@ static void put_list(tr_buf *b, const char *label, const char *json_text)
             continue;
         if (n++ == 0)
             (void)tr_buf_printf(b, "  %s:\n", label);
-        put_field(b, "  -", item->valuestring);
+        put_text(b, "    - ", item->valuestring);
     }
     cJSON_Delete(arr);
 }
