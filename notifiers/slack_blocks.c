@@ -185,7 +185,8 @@ static void context_block(builder *b, const tr_notify_message *msg)
     cJSON *block = cJSON_CreateObject(), *elements;
     size_t used = 0;
 
-    (void)tr_buf_printf(&raw, "%s · incident #%lld · state %s · %s", tr_notify_event_title(msg->event),
+    (void)tr_buf_printf(&raw, "%s · incident #%lld · state %s · %s",
+                        tr_notify_event_title(msg->event),
                         (long long)msg->incident_id, state ? state : "?",
                         inc->source ? inc->source : "?");
     if (inc->cluster && *inc->cluster)

@@ -514,6 +514,45 @@ static void test_webhook_mode_posts_blocks_with_buttons(void **state)
     teardown(&fx);
 }
 
+static void test_teams_gets_an_adaptive_card_with_the_analysis(void **state)
+{
+    fixture fx;
+    tr_store_analysis a;
+    tr_store_transition t = {.to = TR_INCIDENT_ANALYZED, .event = "incident.analyzed"};
+    const cJSON *att, *card, *block;
+    tr_buf all = TR_BUF_INIT(0);
+    tr_error err;
+    int64_t id;
+
+    (void)state;
+    setup(&fx, "[[notify]]\nkind = \"teams\"\nname = \"t\"\nwebhook_url_env = "
+               "\"TEST_SLACK_WEBHOOK\"\nrate_limit = \"0s\"\n");
+    id = open_incident(&fx);
+    memset(&a, 0, sizeof(a));
+    a.incident_id = id;
+    a.summary = "checkout exits at start";
+    a.root_cause = "DATABASE_URL missing";
+    a.severity = "critical";
+    a.confidence = 0.9;
+    a.evidence_json = "[\"panic: DATABASE_URL not set\"]";
+    a.remediation_json = "[\"Restore the env var\"]";
+    a.provider = "rules";
+    assert_int_equal(tr_store_analysis_put(fx.store, &a, &t, 2000, NULL, &err), 0);
+    run_until(&fx, 2);
+    att = cJSON_GetArrayItem(cJSON_GetObjectItem(fx.bodies[1], "attachments"), 0);
+    assert_string_equal(str(att, "contentType"), "application/vnd.microsoft.card.adaptive");
+    card = cJSON_GetObjectItem(att, "content");
+    assert_string_equal(str(card, "type"), "AdaptiveCard");
+    cJSON_ArrayForEach(block, cJSON_GetObjectItem(card, "body"))
+        (void)tr_buf_printf(&all, "%s\n", str(block, "text"));
+    assert_non_null(strstr(all.ptr, "CRITICAL · CrashLoopBackOff · shop/Deployment/checkout"));
+    assert_non_null(strstr(all.ptr, "Root cause\nDATABASE_URL missing"));
+    assert_non_null(strstr(all.ptr, "- panic: DATABASE_URL not set"));
+    assert_non_null(strstr(all.ptr, "1. Restore the env var"));
+    tr_buf_dispose(&all);
+    teardown(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_bot_mode_threads_updates_under_the_first_message),
         cmocka_unit_test(test_bot_mode_ok_false_is_dropped_and_ratelimited_retried),
         cmocka_unit_test(test_webhook_mode_posts_blocks_with_buttons),
+        cmocka_unit_test(test_teams_gets_an_adaptive_card_with_the_analysis),
     };
 
     TR_RUN_TESTS("notify_slack", tests);
