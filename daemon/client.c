@@ -142,7 +142,9 @@ static int print_api_error(const char *command, const reply *r)
             cJSON_IsString(detail) && *detail->valuestring ? ": " : "",
             cJSON_IsString(detail) ? detail->valuestring : "");
     cJSON_Delete(root);
-    return r->status == 400 || r->status == 404 ? TR_EXIT_USAGE : TR_EXIT_FAILURE;
+    /* The request was wrong (bad id, unknown incident, state does not allow it). */
+    return r->status == 400 || r->status == 404 || r->status == 409 ? TR_EXIT_USAGE
+                                                                     : TR_EXIT_FAILURE;
 }
 
 static const char *str_field(const cJSON *obj, const char *name)
@@ -186,6 +188,48 @@ static int print_incidents(const reply *r)
     return TR_EXIT_OK;
 }
 
+/* An array of strings as an indented list (numbered or bulleted). */
+static void print_list(const char *title, const cJSON *items, int numbered)
+{
+    const cJSON *item;
+    int n = 0;
+
+    if (!cJSON_IsArray(items) || cJSON_GetArraySize(items) == 0)
+        return;
+    printf("  %s:\n", title);
+    cJSON_ArrayForEach(item, items) {
+        if (!cJSON_IsString(item))
+            continue;
+        n++;
+        if (numbered)
+            printf("    %d. %s\n", n, item->valuestring);
+        else
+            printf("    - %s\n", item->valuestring);
+    }
+}
+
+static void print_analysis(const cJSON *analysis)
+{
+    const cJSON *confidence = cJSON_GetObjectItemCaseSensitive(analysis, "confidence");
+
+    if (!cJSON_IsObject(analysis))
+        return;
+    printf("\nanalysis (%s, severity %s, confidence %.0f%%):\n", str_field(analysis, "provider"),
+           str_field(analysis, "severity"),
+           cJSON_IsNumber(confidence) ? confidence->valuedouble * 100 : 0.0);
+    if (*str_field(analysis, "summary"))
+        printf("  summary:    %s\n", str_field(analysis, "summary"));
+    if (*str_field(analysis, "root_cause"))
+        printf("  root cause: %s\n", str_field(analysis, "root_cause"));
+    print_list("evidence", cJSON_GetObjectItemCaseSensitive(analysis, "evidence"), 0);
+    print_list("remediation", cJSON_GetObjectItemCaseSensitive(analysis, "remediation"), 1);
+    if (*str_field(analysis, "patch"))
+        printf("  patch:\n%s%s", str_field(analysis, "patch"),
+               str_field(analysis, "patch")[strlen(str_field(analysis, "patch")) - 1] == '\n'
+                   ? ""
+                   : "\n");
+}
+
 static int print_incident(const reply *r)
 {
     cJSON *root = cJSON_ParseWithLength(r->body.ptr ? r->body.ptr : "", r->body.len);
@@ -203,8 +247,38 @@ static int print_incident(const reply *r)
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         if (*str_field(inc, fields[i]))
             printf("  %-10s %s\n", fields[i], str_field(inc, fields[i]));
+    print_analysis(cJSON_GetObjectItemCaseSensitive(root, "analysis"));
     cJSON_Delete(root);
     return TR_EXIT_OK;
+}
+
+/* After accept/reject: the incident's new state and what happens next. */
+static int print_decision(const char *command, const char *id, const reply *r)
+{
+    cJSON *root = cJSON_ParseWithLength(r->body.ptr ? r->body.ptr : "", r->body.len);
+    const cJSON *inc = cJSON_GetObjectItemCaseSensitive(root, "incident");
+
+    printf("incident %s %s: now %s\n", id, strcmp(command, "accept") == 0 ? "accepted" : "rejected",
+           *str_field(inc, "state") ? str_field(inc, "state") : "?");
+    if (*str_field(root, "message"))
+        printf("%s\n", str_field(root, "message"));
+    cJSON_Delete(root);
+    return TR_EXIT_OK;
+}
+
+/* {"reason": text} for reject; caller frees with cJSON_free. */
+static char *reject_body(const char *reason)
+{
+    cJSON *root = cJSON_CreateObject();
+    char *text;
+
+    if (root == NULL)
+        return NULL;
+    if (reason)
+        cJSON_AddStringToObject(root, "reason", reason);
+    text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return text;
 }
 
 /* Only plain words and numbers go into a URL unescaped. */
@@ -222,14 +296,18 @@ int tr_client_run(const tr_client_request *creq, const tr_config *cfg)
 {
     reply r;
     tr_buf path = TR_BUF_INIT(4096);
-    int status;
+    tr_http_method method = TR_HTTP_GET;
+    char *body = NULL;
+    int status, decision;
 
     if (creq->state && !is_word(creq->state, "abcdefghijklmnopqrstuvwxyz_")) {
         fprintf(stderr, "triaged %s: bad --state '%s'\n", creq->command, creq->state);
         return TR_EXIT_USAGE;
     }
-    if (strcmp(creq->command, "show") == 0 && !is_word(creq->arg, "0123456789")) {
-        fprintf(stderr, "triaged show: incident ID must be a number, not '%s'\n", creq->arg);
+    decision = strcmp(creq->command, "accept") == 0 || strcmp(creq->command, "reject") == 0;
+    if ((strcmp(creq->command, "show") == 0 || decision) && !is_word(creq->arg, "0123456789")) {
+        fprintf(stderr, "triaged %s: incident ID must be a number, not '%s'\n", creq->command,
+                creq->arg ? creq->arg : "");
         return TR_EXIT_USAGE;
     }
     memset(&r, 0, sizeof(r));
@@ -240,11 +318,22 @@ int tr_client_run(const tr_client_request *creq, const tr_config *cfg)
             (void)tr_buf_printf(&path, "?state=%s", creq->state);
     } else if (strcmp(creq->command, "show") == 0) {
         (void)tr_buf_printf(&path, "/v1/incidents/%s", creq->arg);
+    } else if (decision) {
+        (void)tr_buf_printf(&path, "/v1/incidents/%s/%s", creq->arg, creq->command);
+        method = TR_HTTP_POST;
+        body = reject_body(strcmp(creq->command, "reject") == 0 ? creq->reason : NULL);
+        if (body == NULL) {
+            tr_buf_dispose(&path);
+            tr_buf_dispose(&r.body);
+            fprintf(stderr, "triaged %s: out of memory\n", creq->command);
+            return TR_EXIT_FAILURE;
+        }
     } else {
         fprintf(stderr, "triaged %s: not yet available in this version\n", creq->command);
+        tr_buf_dispose(&path);
         return TR_EXIT_FAILURE;
     }
-    status = call_api(creq, cfg, TR_HTTP_GET, tr_buf_cstr(&path), NULL, &r);
+    status = call_api(creq, cfg, method, tr_buf_cstr(&path), body, &r);
     if (status == TR_EXIT_OK) {
         if (r.status != 200)
             status = print_api_error(creq->command, &r);
@@ -252,9 +341,12 @@ int tr_client_run(const tr_client_request *creq, const tr_config *cfg)
             printf("%s\n", tr_buf_cstr(&r.body));
         else if (strcmp(creq->command, "incidents") == 0)
             status = print_incidents(&r);
+        else if (decision)
+            status = print_decision(creq->command, creq->arg, &r);
         else
             status = print_incident(&r);
     }
+    cJSON_free(body);
     tr_buf_dispose(&path);
     tr_buf_dispose(&r.body);
     return status;
