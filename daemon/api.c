@@ -5,6 +5,7 @@
  * are short SQLite reads on the loop thread.
  */
 #include "api.h"
+#include "actions.h"
 #include "alloc.h"
 #include "buf.h"
 #include "log.h"
@@ -219,53 +220,13 @@ static void on_incidents(tr_http_req *req, void *userdata)
     respond_json(req, 200, root);
 }
 
-/* Parse a stored JSON array, or an empty array when it is absent or bad. */
-static cJSON *json_array_or_empty(const char *text)
-{
-    cJSON *value = text ? cJSON_Parse(text) : NULL;
-
-    if (cJSON_IsArray(value))
-        return value;
-    cJSON_Delete(value);
-    return cJSON_CreateArray();
-}
-
-/* The latest analysis as JSON, cJSON null when there is none yet. */
-static cJSON *analysis_json(tr_store *store, int64_t incident_id)
-{
-    tr_store_analysis *a = NULL;
-    tr_error err = { 0 };
-    cJSON *obj;
-    char when[40];
-
-    if (tr_store_analysis_latest(store, incident_id, &a, &err) != TR_OK)
-        return cJSON_CreateNull();
-    obj = cJSON_CreateObject();
-    add_string(obj, "summary", a->summary);
-    add_string(obj, "root_cause", a->root_cause);
-    add_string(obj, "severity", a->severity);
-    cJSON_AddNumberToObject(obj, "confidence", a->confidence);
-    cJSON_AddItemToObject(obj, "evidence", json_array_or_empty(a->evidence_json));
-    cJSON_AddItemToObject(obj, "remediation", json_array_or_empty(a->remediation_json));
-    add_string(obj, "patch", a->patch && *a->patch ? a->patch : NULL);
-    add_string(obj, "provider", a->provider);
-    add_string(obj, "model", a->model);
-    add_string(obj, "fallback_reason", a->fallback_reason);
-    cJSON_AddNumberToObject(obj, "tokens_in", (double)a->tokens_in);
-    cJSON_AddNumberToObject(obj, "tokens_out", (double)a->tokens_out);
-    tr_api_format_time(a->created_ms, when, sizeof(when));
-    cJSON_AddStringToObject(obj, "created", when);
-    tr_store_analysis_free(a);
-    return obj;
-}
-
 static void on_incident(tr_http_req *req, void *userdata)
 {
     tr_api *api = userdata;
     tr_store_incident *inc = NULL;
     tr_error err = { 0 };
     int64_t id = parse_id(tr_http_req_param(req, "id"));
-    cJSON *root;
+    cJSON *root, *analysis;
     int rc;
 
     if (!authorized(api, req))
@@ -286,7 +247,11 @@ static void on_incident(tr_http_req *req, void *userdata)
     }
     root = cJSON_CreateObject();
     cJSON_AddItemToObject(root, "incident", incident_json(inc));
-    cJSON_AddItemToObject(root, "analysis", analysis_json(api->store, id));
+    analysis = tr_actions_analysis_json(api->store, id);
+    if (analysis)
+        cJSON_AddItemToObject(root, "analysis", analysis);
+    else
+        cJSON_AddNullToObject(root, "analysis");
     tr_store_incident_free(inc);
     respond_json(req, 200, root);
 }

@@ -16,10 +16,12 @@
  */
 #include "daemon.h"
 #include "alloc.h"
+#include "actions.h"
 #include "analysis.h"
 #include "api.h"
 #include "buf.h"
 #include "cli.h"
+#include "dispatch.h"
 #include "health.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -55,6 +57,9 @@ typedef struct daemon_state {
     tr_http_server *server;
     tr_kube_watcher *kube;
     tr_analysis *analysis;
+    tr_dispatch *dispatch;
+    tr_actions actions;
+    char *slack_secret;
     tr_tf_ingest tf_ingest;
     tr_tf_dir *tf_dir;
     tr_tf_http *tf_http;
@@ -127,6 +132,11 @@ static void on_tf_dir_stopped(void *userdata)
     close_done(userdata);
 }
 
+static void on_dispatch_closed(void *userdata)
+{
+    close_done(userdata);
+}
+
 static void begin_stop(daemon_state *d, const char *why)
 {
     if (d->stopping)
@@ -142,6 +152,11 @@ static void begin_stop(daemon_state *d, const char *why)
         d->closes_pending++;
         tr_tf_dir_stop(d->tf_dir, on_tf_dir_stopped, d);
         d->tf_dir = NULL;
+    }
+    if (d->dispatch) {
+        d->closes_pending++;
+        tr_dispatch_close(d->dispatch, on_dispatch_closed, d);
+        d->dispatch = NULL;
     }
     if (d->server) {
         d->closes_pending++;
@@ -276,6 +291,13 @@ static int start_server(daemon_state *d, tr_error *err)
     d->api.before_scrape = before_scrape;
     d->api.userdata = d;
     rc = tr_api_register(&d->api, d->server, err);
+    d->actions.store = d->store;
+    d->actions.http = d->http;
+    d->actions.api_token = d->api_token;
+    d->actions.slack_signing_secret = d->slack_secret;
+    d->actions.dispatch = d->dispatch;
+    if (rc == TR_OK)
+        rc = tr_actions_register(d->server, &d->actions, err);
     if (rc == TR_OK && d->tf_http)
         rc = tr_tf_http_register(d->server, d->tf_http, err);
     if (rc == TR_OK)
@@ -293,6 +315,7 @@ static void on_tf_incident(const tr_tf_incident_event *event, void *userdata)
 
     if (d->analysis && (event->kind == TR_OBS_CREATED || event->kind == TR_OBS_REOPENED))
         tr_analysis_notify(d->analysis, event->incident_id);
+    tr_dispatch_notify(d->dispatch);
 }
 
 static int start_analysis(daemon_state *d, tr_error *err)
@@ -379,6 +402,7 @@ static void on_kube_incident(int64_t incident_id, int outcome, void *userdata)
 
     if (d->analysis && (outcome == TR_OBS_CREATED || outcome == TR_OBS_REOPENED))
         tr_analysis_notify(d->analysis, incident_id);
+    tr_dispatch_notify(d->dispatch);
 }
 
 static int start_kubernetes(daemon_state *d, tr_error *err)
@@ -426,6 +450,12 @@ static int start(daemon_state *d, tr_error *err)
     if ((rc = start_store(d, err)) != TR_OK)
         return rc;
     if ((rc = tr_http_client_new(&d->http, &d->loop, err)) != TR_OK)
+        return rc;
+    /* Sinks are registered with the outbox before anything can be enqueued. */
+    if ((rc = tr_dispatch_new(&d->dispatch, &d->loop, d->store, d->http, d->cfg, d->metrics,
+                              err)) != TR_OK)
+        return rc;
+    if ((rc = tr_actions_slack_secret(d->cfg, &d->slack_secret, err)) != TR_OK)
         return rc;
     if ((rc = start_analysis(d, err)) != TR_OK)
         return rc;
@@ -498,6 +528,7 @@ int tr_daemon_run(const tr_config *cfg, const char *config_path)
     tr_metrics_free(d.metrics);
     tr_secret_free(d.api_token);
     tr_secret_free(d.tf_hmac_key);
+    tr_secret_free(d.slack_secret);
     tr_secret_free(d.tfc_token);
     if (d.exit_status == TR_EXIT_OK)
         tr_log_info("daemon", "stopped");

@@ -74,8 +74,8 @@ class Daemon:
 
     def start(self, wait=True):
         self.proc = subprocess.Popen([BIN, "run", "-c", self.config], env=self.env,
-                                     stdout=open(self.stdout_path, "w"),
-                                     stderr=open(self.stderr_path, "w"))
+                                     stdout=open(self.stdout_path, "a"),
+                                     stderr=open(self.stderr_path, "a"))
         if wait:
             self.wait_listening()
         return self
