@@ -32,7 +32,7 @@ void tr_api_format_time(int64_t ms, char *out, size_t size)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
-static void respond_json(tr_http_req *req, int status, cJSON *root)
+void tr_api_respond_json(tr_http_req *req, int status, cJSON *root)
 {
     char *text = root ? cJSON_PrintUnformatted(root) : NULL;
 
@@ -44,20 +44,19 @@ static void respond_json(tr_http_req *req, int status, cJSON *root)
     cJSON_Delete(root);
 }
 
-/* Bearer check for /v1: 1 when the request may go on, else answered 401. */
-static int authorized(tr_api *api, tr_http_req *req)
+int tr_api_authorized(tr_http_req *req, const char *api_token)
 {
     const char *auth;
     size_t want, got;
 
-    if (api->api_token == NULL)
+    if (api_token == NULL)
         return 1;
     auth = tr_http_req_header(req, "Authorization");
     if (auth && strncmp(auth, "Bearer ", 7) == 0) {
         auth += 7;
-        want = strlen(api->api_token);
+        want = strlen(api_token);
         got = strlen(auth);
-        if (got == want && CRYPTO_memcmp(auth, api->api_token, want) == 0)
+        if (got == want && CRYPTO_memcmp(auth, api_token, want) == 0)
             return 1;
     }
     (void)tr_http_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"triaged\"");
@@ -125,8 +124,7 @@ static void add_time(cJSON *obj, const char *name, int64_t ms)
     cJSON_AddStringToObject(obj, name, text);
 }
 
-/* The JSON form of an incident; NULL when memory ran out. */
-static cJSON *incident_json(const tr_store_incident *inc)
+cJSON *tr_api_incident_json(const tr_store_incident *inc)
 {
     cJSON *obj = cJSON_CreateObject();
     cJSON *facts;
@@ -159,8 +157,7 @@ static cJSON *incident_json(const tr_store_incident *inc)
     return obj;
 }
 
-/* Parse a positive decimal id; 0 when it is not one. */
-static int64_t parse_id(const char *text)
+int64_t tr_api_parse_id(const char *text)
 {
     char *end = NULL;
     long long value;
@@ -185,7 +182,7 @@ static void on_incidents(tr_http_req *req, void *userdata)
     cJSON *root, *items;
     size_t i;
 
-    if (!authorized(api, req))
+    if (!tr_api_authorized(req, api->api_token))
         return;
     memset(&filter, 0, sizeof(filter));
     if (state && *state && (filter.state = tr_store_state_parse(state)) == TR_INCIDENT_NONE) {
@@ -195,11 +192,11 @@ static void on_incidents(tr_http_req *req, void *userdata)
                                     "rejected or failed");
         return;
     }
-    if (limit && (filter.limit = (size_t)parse_id(limit)) == 0) {
+    if (limit && (filter.limit = (size_t)tr_api_parse_id(limit)) == 0) {
         (void)tr_http_respond_error(req, 400, "bad limit", "a positive number");
         return;
     }
-    if (before && (filter.before_id = parse_id(before)) == 0) {
+    if (before && (filter.before_id = tr_api_parse_id(before)) == 0) {
         (void)tr_http_respond_error(req, 400, "bad before", "an incident id");
         return;
     }
@@ -213,11 +210,11 @@ static void on_incidents(tr_http_req *req, void *userdata)
     root = cJSON_CreateObject();
     items = cJSON_AddArrayToObject(root, "incidents");
     for (i = 0; items && i < list->count; i++)
-        cJSON_AddItemToArray(items, incident_json(&list->items[i]));
+        cJSON_AddItemToArray(items, tr_api_incident_json(&list->items[i]));
     if (list->next_before_id)
         cJSON_AddNumberToObject(root, "next_before", (double)list->next_before_id);
     tr_store_incident_list_free(list);
-    respond_json(req, 200, root);
+    tr_api_respond_json(req, 200, root);
 }
 
 static void on_incident(tr_http_req *req, void *userdata)
@@ -225,11 +222,11 @@ static void on_incident(tr_http_req *req, void *userdata)
     tr_api *api = userdata;
     tr_store_incident *inc = NULL;
     tr_error err = { 0 };
-    int64_t id = parse_id(tr_http_req_param(req, "id"));
+    int64_t id = tr_api_parse_id(tr_http_req_param(req, "id"));
     cJSON *root, *analysis;
     int rc;
 
-    if (!authorized(api, req))
+    if (!tr_api_authorized(req, api->api_token))
         return;
     if (id == 0) {
         (void)tr_http_respond_error(req, 400, "bad incident id", "a positive number");
@@ -246,14 +243,14 @@ static void on_incident(tr_http_req *req, void *userdata)
         return;
     }
     root = cJSON_CreateObject();
-    cJSON_AddItemToObject(root, "incident", incident_json(inc));
+    cJSON_AddItemToObject(root, "incident", tr_api_incident_json(inc));
     analysis = tr_actions_analysis_json(api->store, id);
     if (analysis)
         cJSON_AddItemToObject(root, "analysis", analysis);
     else
         cJSON_AddNullToObject(root, "analysis");
     tr_store_incident_free(inc);
-    respond_json(req, 200, root);
+    tr_api_respond_json(req, 200, root);
 }
 
 int tr_api_register(tr_api *api, tr_http_server *srv, tr_error *err)

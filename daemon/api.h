@@ -10,6 +10,7 @@
 #define TR_API_H
 
 #include <stdint.h>
+#include <cjson/cJSON.h>
 
 #include "health.h"
 #include "http_server.h"
@@ -28,6 +29,27 @@ typedef struct tr_api {
 
 /* Register every route on srv; api must outlive the server. */
 int tr_api_register(tr_api *api, tr_http_server *srv, tr_error *err);
+
+/*
+ * Helpers every module that serves API routes uses (api.c, the Terraform
+ * ingest, the notifier actions), so that the rules are the same everywhere.
+ */
+
+/*
+ * The bearer-token rule: 1 when the request may go on (no token configured,
+ * or `Authorization: Bearer <token>` matches, compared in constant time);
+ * else the request has been answered 401 and 0 is returned.
+ */
+int tr_api_authorized(tr_http_req *req, const char *api_token);
+
+/* Answer with root as JSON and free root (a 500 when it cannot be printed). */
+void tr_api_respond_json(tr_http_req *req, int status, cJSON *root);
+
+/* A positive decimal id ("42"); 0 when text is not one. */
+int64_t tr_api_parse_id(const char *text);
+
+/* The JSON form of an incident, as GET /v1/incidents/{id} shows it; caller owns it. */
+cJSON *tr_api_incident_json(const tr_store_incident *inc);
 
 /* RFC 3339 UTC with milliseconds ("2026-11-25T10:00:00.123Z") into out. */
 void tr_api_format_time(int64_t ms, char *out, size_t size);

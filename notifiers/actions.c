@@ -11,6 +11,7 @@
  */
 #include "actions.h"
 #include "alloc.h"
+#include "api.h"
 #include "buf.h"
 #include "content.h"
 #include "log.h"
@@ -118,53 +119,6 @@ int tr_actions_slack_secret(const tr_config *cfg, char **out, tr_error *err)
 
 /* ------------------------------------------------------------ /v1 API */
 
-static void respond_json(tr_http_req *req, int status, cJSON *root)
-{
-    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
-
-    if (text == NULL)
-        (void)tr_http_respond_error(req, 500, "out of memory", NULL);
-    else
-        (void)tr_http_respond(req, status, JSON_TYPE, text, strlen(text));
-    cJSON_free(text);
-    cJSON_Delete(root);
-}
-
-/* The same bearer rule as daemon/api.c: 1 when the request may go on, else answered 401. */
-static int authorized(const tr_actions *ctx, tr_http_req *req)
-{
-    const char *auth;
-    size_t want, got;
-
-    if (ctx->api_token == NULL)
-        return 1;
-    auth = tr_http_req_header(req, "Authorization");
-    if (auth && strncmp(auth, "Bearer ", 7) == 0) {
-        auth += 7;
-        want = strlen(ctx->api_token);
-        got = strlen(auth);
-        if (got == want && CRYPTO_memcmp(auth, ctx->api_token, want) == 0)
-            return 1;
-    }
-    (void)tr_http_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"triaged\"");
-    (void)tr_http_respond_error(req, 401, "unauthorized",
-                                "send Authorization: Bearer <token from api_token_file>");
-    return 0;
-}
-
-static int64_t parse_id(const char *text)
-{
-    char *end = NULL;
-    long long value;
-
-    if (text == NULL || *text < '0' || *text > '9')
-        return 0;
-    value = strtoll(text, &end, 10);
-    if (*end != '\0' || value <= 0)
-        return 0;
-    return (int64_t)value;
-}
-
 static void answer_decision(tr_actions *ctx, tr_http_req *req, int64_t id, int rc,
                             const tr_error *err)
 {
@@ -193,16 +147,16 @@ static void answer_decision(tr_actions *ctx, tr_http_req *req, int64_t id, int r
     else
         cJSON_AddStringToObject(root, "message", "rejected");
     tr_store_incident_free(inc);
-    respond_json(req, 200, root);
+    tr_api_respond_json(req, 200, root);
 }
 
 static void on_accept(tr_http_req *req, void *userdata)
 {
     tr_actions *ctx = userdata;
-    int64_t id = parse_id(tr_http_req_param(req, "id"));
+    int64_t id = tr_api_parse_id(tr_http_req_param(req, "id"));
     tr_error err = { 0 };
 
-    if (!authorized(ctx, req))
+    if (!tr_api_authorized(req, ctx->api_token))
         return;
     if (id == 0) {
         (void)tr_http_respond_error(req, 400, "bad incident id", "a positive number");
@@ -214,7 +168,7 @@ static void on_accept(tr_http_req *req, void *userdata)
 static void on_reject(tr_http_req *req, void *userdata)
 {
     tr_actions *ctx = userdata;
-    int64_t id = parse_id(tr_http_req_param(req, "id"));
+    int64_t id = tr_api_parse_id(tr_http_req_param(req, "id"));
     tr_error err = { 0 };
     size_t len = 0;
     const char *body = tr_http_req_body(req, &len);
@@ -222,7 +176,7 @@ static void on_reject(tr_http_req *req, void *userdata)
     const cJSON *reason = NULL;
     int rc;
 
-    if (!authorized(ctx, req))
+    if (!tr_api_authorized(req, ctx->api_token))
         return;
     if (id == 0) {
         (void)tr_http_respond_error(req, 400, "bad incident id", "a positive number");
@@ -333,7 +287,7 @@ static void explain_text(tr_actions *ctx, int64_t id, tr_buf *out)
 
 static void slack_act(tr_actions *ctx, const tr_slack_action *act, tr_buf *text, int *in_channel)
 {
-    int64_t id = parse_id(act->value);
+    int64_t id = tr_api_parse_id(act->value);
     tr_buf actor = TR_BUF_INIT(512);
     tr_error err = { 0 };
     char key[64];
@@ -399,7 +353,7 @@ static void on_slack_actions(tr_http_req *req, void *userdata)
     root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "response_type", in_channel ? "in_channel" : "ephemeral");
     cJSON_AddStringToObject(root, "text", tr_buf_cstr(&text));
-    respond_json(req, 200, root);
+    tr_api_respond_json(req, 200, root);
     tr_buf_dispose(&text);
     tr_slack_action_free(act);
 }

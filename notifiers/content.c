@@ -10,6 +10,7 @@
  */
 #include "content.h"
 #include "alloc.h"
+#include "api.h"
 #include "config.h"
 
 #include <stdio.h>
@@ -176,34 +177,8 @@ static void add_time(cJSON *obj, const char *name, int64_t ms)
 
 cJSON *tr_notify_incident_json(const tr_store_incident *inc)
 {
-    cJSON *obj = cJSON_CreateObject();
-    cJSON *facts;
-
-    if (obj == NULL)
-        return NULL;
-    cJSON_AddNumberToObject(obj, "id", (double)inc->id);
-    add_string(obj, "state", tr_store_state_name(inc->state));
-    add_string(obj, "source", inc->source);
-    add_string(obj, "cluster", inc->cluster);
-    add_string(obj, "namespace", inc->namespace);
-    add_string(obj, "kind", inc->kind);
-    add_string(obj, "name", inc->name);
-    add_string(obj, "reason", inc->failure_class);
-    add_string(obj, "title", inc->title);
-    add_string(obj, "message", inc->message);
-    add_string(obj, "error", inc->error);
-    add_string(obj, "fingerprint", inc->fingerprint);
-    facts = inc->facts_json ? cJSON_Parse(inc->facts_json) : NULL;
-    if (facts)
-        cJSON_AddItemToObject(obj, "facts", facts);
-    else
-        cJSON_AddObjectToObject(obj, "facts");
-    cJSON_AddNumberToObject(obj, "observations", (double)inc->observation_count);
-    cJSON_AddNumberToObject(obj, "reopened", (double)inc->reopen_count);
-    add_time(obj, "first_seen", inc->first_seen_ms);
-    add_time(obj, "last_seen", inc->last_seen_ms);
-    add_time(obj, "resolved_at", inc->resolved_at_ms);
-    return obj;
+    /* Receivers see an incident exactly as the API shows it. */
+    return tr_api_incident_json(inc);
 }
 
 cJSON *tr_notify_string_array(const char *json_text)

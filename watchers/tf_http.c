@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "api.h"
 #include "log.h"
 #include "tf_hcp.h"
 
@@ -49,39 +50,6 @@ int tr_tf_http_signature(const char *key, const char *body, size_t len, char out
     return 0;
 }
 
-static void respond_json(tr_http_req *req, int status, cJSON *root)
-{
-    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
-
-    if (text == NULL)
-        (void)tr_http_respond_error(req, 500, "out of memory", NULL);
-    else
-        (void)tr_http_respond(req, status, JSON_TYPE, text, strlen(text));
-    cJSON_free(text);
-    cJSON_Delete(root);
-}
-
-/* Same rule as daemon/api.c: Bearer token, constant-time compare; 1 = go on. */
-static int authorized(tr_tf_http *ctx, tr_http_req *req)
-{
-    const char *auth;
-    size_t want;
-
-    if (ctx->api_token == NULL)
-        return 1;
-    auth = tr_http_req_header(req, "Authorization");
-    if (auth && strncmp(auth, "Bearer ", 7) == 0) {
-        auth += 7;
-        want = strlen(ctx->api_token);
-        if (strlen(auth) == want && CRYPTO_memcmp(auth, ctx->api_token, want) == 0)
-            return 1;
-    }
-    (void)tr_http_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"triaged\"");
-    (void)tr_http_respond_error(req, 401, "unauthorized",
-                                "send Authorization: Bearer <token from api_token_file>");
-    return 0;
-}
-
 /* A run field from ?name= or the X-Triaged-* header; NULL when absent. */
 static const char *run_field(tr_http_req *req, const char *query, const char *header)
 {
@@ -117,7 +85,7 @@ static void answer_result(tr_http_req *req, const tr_tf_result *res,
     cJSON_AddNumberToObject(root, "errors", (double)res->error_count);
     cJSON_AddNumberToObject(root, "warnings", (double)res->warning_count);
     cJSON_AddNumberToObject(root, "skipped_lines", (double)res->skipped_lines);
-    respond_json(req, out->failed ? 202 : 200, root);
+    tr_api_respond_json(req, out->failed ? 202 : 200, root);
 }
 
 static void on_runs(tr_http_req *req, void *userdata)
@@ -131,7 +99,7 @@ static void on_runs(tr_http_req *req, void *userdata)
     size_t len;
     tr_error err;
 
-    if (!authorized(ctx, req))
+    if (!tr_api_authorized(req, ctx->api_token))
         return;
     body = tr_http_req_body(req, &len);
     if (len == 0) {
@@ -202,7 +170,7 @@ static void answer(tr_http_req *req, int status, const char *result, const char 
     cJSON_AddStringToObject(root, "result", result);
     if (detail)
         cJSON_AddStringToObject(root, "detail", detail);
-    respond_json(req, status, root);
+    tr_api_respond_json(req, status, root);
 }
 
 static void on_run_errored(tr_tf_http *ctx, tr_http_req *req, const cJSON *doc,
@@ -242,7 +210,7 @@ static void on_run_errored(tr_tf_http *ctx, tr_http_req *req, const cJSON *doc,
     root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "incident_id", (double)out.incident_id);
     cJSON_AddStringToObject(root, "failure_class", "TerraformRunErrored");
-    respond_json(req, 202, root);
+    tr_api_respond_json(req, 202, root);
 }
 
 static void on_hook(tr_http_req *req, void *userdata)
@@ -293,7 +261,7 @@ static void on_hook(tr_http_req *req, void *userdata)
             cJSON *root = cJSON_CreateObject();
             cJSON_AddStringToObject(root, "result", "resolved");
             cJSON_AddNumberToObject(root, "resolved", (double)resolved);
-            respond_json(req, 200, root);
+            tr_api_respond_json(req, 200, root);
         }
     } else {
         answer(req, 200, "ignored", trigger ? trigger : "no trigger");
