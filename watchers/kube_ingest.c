@@ -243,7 +243,7 @@ static void owner_free(owner_state *o)
 static int owners_grow(tr_kube_ingest *ingest)
 {
     size_t count = ingest->bucket_count == 0 ? 64 : ingest->bucket_count * 2;
-    owner_state **buckets = tr_calloc(count, sizeof(*buckets));
+    owner_state **buckets = tr_calloc(count, sizeof(owner_state *));
 
     if (buckets == NULL)
         return TR_ENOMEM;
