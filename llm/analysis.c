@@ -560,8 +560,11 @@ int tr_analysis_new_ex(tr_analysis **out, uv_loop_t *loop, tr_store *store,
 
     *out = NULL;
     a = tr_calloc(1, sizeof(*a));
-    if (a == NULL)
-        return tr_error_set(err, TR_ENOMEM, "analysis: out of memory");
+    if (a == NULL) {
+        /* Spelled out so a TR_OK return visibly implies *out != NULL. */
+        tr_error_set(err, TR_ENOMEM, "analysis: out of memory");
+        return TR_ENOMEM;
+    }
     a->loop = loop;
     a->store = store;
     a->cfg = cfg;

@@ -180,21 +180,27 @@ static void run_finished(run *r)
     auth->running = NULL;
     exec = auth->conn->exec;
     first_line(&r->stderr_buf, line, sizeof(line));
-    if (r->timed_out)
-        rc = tr_error_set(&err, TR_ETIMEOUT, "exec plugin \"%s\" did not finish within %llu ms",
-                          exec->command, (unsigned long long)auth->timeout_ms);
-    else if (r->too_big)
-        rc = tr_error_set(&err, TR_ETOOBIG, "exec plugin \"%s\" printed more than %zu bytes",
-                          exec->command, TR_KUBE_EXEC_OUTPUT_MAX_BYTES);
-    else if (r->term_signal)
-        rc = tr_error_set(&err, TR_EAUTH, "exec plugin \"%s\" was killed by signal %d%s%s",
-                          exec->command, r->term_signal, line[0] ? ": " : "", line);
-    else if (r->exit_status != 0)
-        rc = tr_error_set(&err, TR_EAUTH, "exec plugin \"%s\" exited with status %lld%s%s",
-                          exec->command, (long long)r->exit_status, line[0] ? ": " : "", line);
-    else
+    /* rc set apart from tr_error_set: only the parse branch below can leave it TR_OK. */
+    if (r->timed_out) {
+        rc = TR_ETIMEOUT;
+        tr_error_set(&err, rc, "exec plugin \"%s\" did not finish within %llu ms",
+                     exec->command, (unsigned long long)auth->timeout_ms);
+    } else if (r->too_big) {
+        rc = TR_ETOOBIG;
+        tr_error_set(&err, rc, "exec plugin \"%s\" printed more than %zu bytes", exec->command,
+                     TR_KUBE_EXEC_OUTPUT_MAX_BYTES);
+    } else if (r->term_signal) {
+        rc = TR_EAUTH;
+        tr_error_set(&err, rc, "exec plugin \"%s\" was killed by signal %d%s%s", exec->command,
+                     r->term_signal, line[0] ? ": " : "", line);
+    } else if (r->exit_status != 0) {
+        rc = TR_EAUTH;
+        tr_error_set(&err, rc, "exec plugin \"%s\" exited with status %lld%s%s", exec->command,
+                     (long long)r->exit_status, line[0] ? ": " : "", line);
+    } else {
         rc = tr_kube_exec_parse_response(&cred, exec->api_version, tr_buf_cstr(&r->stdout_buf),
                                          r->stdout_buf.len, &err);
+    }
     if (r->stdout_buf.ptr)
         memset(r->stdout_buf.ptr, 0, r->stdout_buf.len);
     if (rc == TR_OK) {

@@ -181,7 +181,7 @@ static map_node *map_find(const map *m, const char *key)
 static int map_grow(tr_kube_cache *cache, map *m)
 {
     size_t count = m->bucket_count == 0 ? 64 : m->bucket_count * 2;
-    map_node **buckets = tr_calloc(count, sizeof(*buckets));
+    map_node **buckets = tr_calloc(count, sizeof(map_node *));
 
     if (buckets == NULL)
         return TR_ENOMEM;
@@ -197,8 +197,8 @@ static int map_grow(tr_kube_cache *cache, map *m)
             node = next;
         }
     }
-    cache->bytes -= m->bucket_count * sizeof(*buckets);
-    cache->bytes += count * sizeof(*buckets);
+    cache->bytes -= m->bucket_count * sizeof(map_node *);
+    cache->bytes += count * sizeof(map_node *);
     tr_free(m->buckets);
     m->buckets = buckets;
     m->bucket_count = count;

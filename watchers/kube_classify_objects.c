@@ -64,8 +64,8 @@ int kc_classify_deployment(kc_ctx *ctx, const cJSON *deployment)
             kc_fact_int(ctx, f, "ready_replicas", ready);
             kc_fact_int(ctx, f, "unavailable_replicas",
                         tr_kube_obj_int(deployment, "status.unavailableReplicas", 0));
-            kc_fact_str(ctx, f, "revision",
-                        cJSON_IsString(revision) ? revision->valuestring : NULL);
+            /* NULL when the annotation is absent or not a string. */
+            kc_fact_str(ctx, f, "revision", cJSON_GetStringValue(revision));
             kc_fact_int(ctx, f, "progress_deadline_seconds",
                         tr_kube_obj_int(deployment, "spec.progressDeadlineSeconds", 600));
         }

@@ -243,7 +243,7 @@ static void owner_free(owner_state *o)
 static int owners_grow(tr_kube_ingest *ingest)
 {
     size_t count = ingest->bucket_count == 0 ? 64 : ingest->bucket_count * 2;
-    owner_state **buckets = tr_calloc(count, sizeof(*buckets));
+    owner_state **buckets = tr_calloc(count, sizeof(owner_state *));
 
     if (buckets == NULL)
         return TR_ENOMEM;
@@ -834,11 +834,25 @@ static int seed_open_incidents(tr_kube_ingest *ingest, tr_error *err)
     return TR_OK;
 }
 
+/*
+ * All members zero: the caller left options.classify alone and means "the
+ * defaults". Compared member by member because the struct has padding (after
+ * the ints), which a copied or member-by-member built struct need not zero.
+ * Keep in step with tr_kube_classify_options.
+ */
+static int classify_options_unset(const tr_kube_classify_options *o)
+{
+    return o->unhealthy_min_count == 0 && o->restart_min_count == 0 &&
+           o->oom_min_restarts == 0 && o->image_pull_min_failures == 0 &&
+           o->mount_min_count == 0 && o->scheduling_min_count == 0 &&
+           o->provisioning_min_count == 0 && o->restart_recent_ms == 0 &&
+           o->message_max_bytes == 0;
+}
+
 int tr_kube_ingest_new(tr_kube_ingest **out, tr_store *store, const tr_kube_ingest_options *options,
                        int64_t now_ms, tr_error *err)
 {
     tr_kube_ingest *ingest;
-    tr_kube_classify_options zero_classify;
     int rc;
 
     (void)now_ms;
@@ -851,10 +865,9 @@ int tr_kube_ingest_new(tr_kube_ingest **out, tr_store *store, const tr_kube_inge
     ingest->store = store;
     tr_kube_ingest_options_default(&ingest->opt);
     if (options != NULL) {
-        memset(&zero_classify, 0, sizeof(zero_classify));
         ingest->opt = *options;
         /* Zeroed sub-structs and fields mean "the default". */
-        if (memcmp(&options->classify, &zero_classify, sizeof(zero_classify)) == 0)
+        if (classify_options_unset(&options->classify))
             tr_kube_classify_options_default(&ingest->opt.classify);
         if (ingest->opt.cluster == NULL || ingest->opt.cluster[0] == '\0')
             ingest->opt.cluster = "default";

@@ -448,6 +448,41 @@ static void test_metrics_count_findings_observations_and_resolutions(void **stat
     tr_metrics_free(metrics);
 }
 
+/*
+ * A caller that leaves options.classify zeroed gets the classify defaults, even
+ * when the padding inside that struct holds garbage (a struct copied or built
+ * member by member does not zero its padding).
+ */
+static void test_zeroed_classify_options_mean_defaults_whatever_the_padding(void **state)
+{
+    tr_kube_ingest_options options;
+    tr_error err = { 0 };
+
+    (void)state;
+    tr_kube_ingest_free(fx.ingest);
+    tr_kube_ingest_options_default(&options);
+    memset(&options.classify, 0xa5, sizeof(options.classify));
+    options.classify.unhealthy_min_count = 0;
+    options.classify.restart_min_count = 0;
+    options.classify.oom_min_restarts = 0;
+    options.classify.image_pull_min_failures = 0;
+    options.classify.mount_min_count = 0;
+    options.classify.scheduling_min_count = 0;
+    options.classify.provisioning_min_count = 0;
+    options.classify.restart_recent_ms = 0;
+    options.classify.message_max_bytes = 0;
+    options.cluster = "test";
+    options.on_incident = on_incident;
+    options.userdata = &fx;
+    assert_int_equal(tr_kube_ingest_new(&fx.ingest, fx.store, &options, t0, &err), 0);
+    /* One failed probe is below the default unhealthy_min_count (3): no incident. */
+    ingest("events", "ADDED", load(CORPUS "event-unhealthy-once.json"), t0);
+    ingest("pods", "MODIFIED", load(CORPUS "pod-restarted-once.json"), t0);
+    tick(t0 + MINUTE);
+    assert_int_equal(incident_count(), 0);
+    assert_int_equal(fx.created, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +495,7 @@ int main(void)
         T(test_restarted_daemon_resolves_incident_whose_pods_are_gone),
         T(test_node_not_ready_resolves_when_ready_holds),
         T(test_metrics_count_findings_observations_and_resolutions),
+        T(test_zeroed_classify_options_mean_defaults_whatever_the_padding),
 #undef T
     };
 
