@@ -2,11 +2,11 @@
  * kube_evidence.c - one gathering: a small graph of GETs, each answer
  * deciding what to ask next.
  *
- *   start ── object ──(workload, no pods in the facts)── pods by selector ─┐
- *        ├── events of the object                                          │
- *        └── pods named in facts.pods ─────────────────────────────────────┤
- *   each pod (at most max_pods) ── its events, its node (first pod only),  │
- *        previous and current logs of its failing containers  <────────────┘
+ *   start -- object --(workload, no pods in the facts)-- pods by selector -+
+ *        +-- events of the object                                          |
+ *        +-- pods named in facts.pods -------------------------------------|
+ *   each pod (at most max_pods) -- its events, its node (first pod only),  |
+ *        previous and current logs of its failing containers  <------------+
  *
  * The gathering ends when no request is left, or at its deadline (what is
  * still out is cancelled and listed in "not_collected"). Every answer is
@@ -418,6 +418,11 @@ static void take_pod(tr_kube_gathering *g, const cJSON *pod)
         /* The template is in "object" already: keep the pod's own state only. */
         summary = ke_trim_object("Pod", pod);
         if (summary) {
+            cJSON *status = cJSON_GetObjectItemCaseSensitive(summary, "status");
+
+            /* Failing containers are in last_termination; the rest says little. */
+            cJSON_DeleteItemFromObjectCaseSensitive(status, "containerStatuses");
+            cJSON_DeleteItemFromObjectCaseSensitive(status, "initContainerStatuses");
             cJSON_DeleteItemFromObjectCaseSensitive(summary, "spec");
             if (node && !cJSON_AddStringToObject(summary, "node", node)) {
                 cJSON_Delete(summary);
@@ -602,6 +607,24 @@ static void order_events(tr_kube_gathering *g)
     tr_free(items);
 }
 
+/* Sections in TR_EVIDENCE_SECTIONS order: the reader meets the best evidence first. */
+static void order_sections(tr_kube_gathering *g)
+{
+    static const char *const order[] = { TR_EVIDENCE_SECTIONS, "not_collected" };
+    cJSON *ordered = cJSON_CreateObject();
+
+    if (ordered == NULL)
+        return; /* the order is a courtesy: keep the unordered sections */
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        cJSON *s = cJSON_DetachItemFromObjectCaseSensitive(g->sections, order[i]);
+
+        if (s)
+            cJSON_AddItemToObject(ordered, order[i], s);
+    }
+    cJSON_Delete(g->sections);
+    g->sections = ordered;
+}
+
 static void finish(tr_kube_gathering *g)
 {
     tr_kube_evidence_cb cb = g->cb;
@@ -611,6 +634,7 @@ static void finish(tr_kube_gathering *g)
     if (g->done)
         return;
     order_events(g);
+    order_sections(g);
     text = cJSON_PrintUnformatted(g->sections);
     wind_down(g);
     cb(text ? TR_OK : TR_ENOMEM, text, userdata);

@@ -66,6 +66,7 @@ typedef struct explain {
 } explain;
 
 typedef struct get_result {
+    uv_loop_t *loop;
     int done;
     int result;
     long status;
@@ -102,6 +103,7 @@ static void on_state(tr_kube_client *client, int connected, void *userdata)
     (void)client;
     if (x->state < 0)
         x->state = connected;
+    uv_stop(&x->loop);
 }
 
 static void on_timeout(uv_timer_t *timer)
@@ -110,12 +112,15 @@ static void on_timeout(uv_timer_t *timer)
 
     if (x->state < 0)
         x->state = 0;
+    uv_stop(&x->loop);
 }
 
 static void on_get_done(const tr_http_response *resp, void *userdata)
 {
     get_result *g = userdata;
 
+    /* Return from uv_run now: the ONCE iteration would otherwise go on to poll. */
+    uv_stop(g->loop);
     g->done = 1;
     g->result = resp->result;
     g->status = resp->status;
@@ -136,6 +141,7 @@ static int get_blocking(explain *x, const char *path, get_result *g)
     int rc;
 
     memset(g, 0, sizeof(*g));
+    g->loop = &x->loop;
     memset(&req, 0, sizeof(req));
     req.method = TR_HTTP_GET;
     req.timeout_ms = GET_TIMEOUT_MS;
@@ -378,9 +384,11 @@ static char *incident_facts(const tr_kube_finding *best, const tr_kube_result *r
             if (cJSON_GetArraySize(pods) < FACT_PODS_MAX)
                 cJSON_AddItemToArray(pods, cJSON_CreateString(fd->object_name));
         }
-    if (!cJSON_AddNumberToObject(facts, "pod_count", pod_count) ||
-        !cJSON_AddStringToObject(facts, "object_kind", best->object_kind) ||
-        !cJSON_AddStringToObject(facts, "object_name", best->object_name))
+    if (!cJSON_AddNumberToObject(facts, "pod_count", pod_count))
+        goto cleanup;
+    if (!cJSON_HasObjectItem(facts, "object_kind") &&
+        (!cJSON_AddStringToObject(facts, "object_kind", best->object_kind) ||
+         !cJSON_AddStringToObject(facts, "object_name", best->object_name)))
         goto cleanup;
     text = cJSON_PrintUnformatted(facts);
 cleanup:
@@ -391,33 +399,41 @@ cleanup:
     return copy;
 }
 
+typedef struct gathered {
+    uv_loop_t *loop;
+    int done;
+    char *json;
+} gathered;
+
 static void on_gathered(int rc, const char *evidence_json, void *userdata)
 {
-    char **out = userdata;
+    gathered *g = userdata;
 
-    *out = rc == TR_OK && evidence_json ? tr_strdup(evidence_json) : tr_strdup("");
+    g->done = 1;
+    g->json = rc == TR_OK && evidence_json ? tr_strdup(evidence_json) : NULL;
+    uv_stop(g->loop);
 }
 
-/* Evidence through kube_evidence on this loop; "" when none could be gathered. */
+/* Evidence through kube_evidence on this loop; NULL when none could be gathered. */
 static char *gather(explain *x, const tr_store_incident *inc)
 {
     tr_kube_evidence_options eo;
     tr_kube_evidence *ev = NULL;
     tr_error err = { 0 };
-    char *json = NULL;
+    gathered g = { &x->loop, 0, NULL };
 
     memset(&eo, 0, sizeof(eo));
     eo.log_tail_lines = x->cfg->triage.log_tail_lines;
     eo.log_max_bytes = x->cfg->triage.log_max_bytes;
     if (tr_kube_evidence_new(&ev, &x->loop, x->client, x->http, &eo, &err) == TR_OK &&
-        tr_kube_evidence_gather(ev, inc, on_gathered, &json, NULL, &err) == TR_OK) {
-        while (json == NULL)
+        tr_kube_evidence_gather(ev, inc, on_gathered, &g, NULL, &err) == TR_OK) {
+        while (!g.done)
             uv_run(&x->loop, UV_RUN_ONCE);
     } else {
         fprintf(stderr, "explain: warning: no evidence gathered: %s\n", err.message);
     }
     tr_kube_evidence_free(ev);
-    return json;
+    return g.json;
 }
 
 static int analyse(explain *x, const tr_store_incident *inc, const char *evidence, FILE *out)
