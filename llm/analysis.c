@@ -473,7 +473,8 @@ static void on_evidence(int rc, const char *evidence_json, void *token)
     job *j = token;
 
     gathering_unlink(j);
-    if (j->a->closing) {
+    if (j->a->closing || rc == TR_ECANCELLED) {
+        /* Shutdown: the incident is left as it was; the next start redoes it. */
         job_free(j);
         return;
     }

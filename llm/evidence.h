@@ -41,8 +41,9 @@
  * gathering is cancelled) and returns 0 with *handle set: done then runs
  * exactly once, later, from the loop, with rc TR_OK and the evidence JSON
  * (borrowed for the call; partial evidence is TR_OK) or an error code and
- * NULL. On failure done never runs. cancel stops a gathering: done never
- * runs for it.
+ * NULL (TR_ECANCELLED: the provider is shutting down; the incident is left
+ * for the next start). On failure done never runs. cancel stops a
+ * gathering: done never runs for it.
  */
 typedef void (*tr_evidence_done_cb)(int rc, const char *evidence_json, void *token);
 typedef struct tr_evidence_provider {

@@ -853,8 +853,15 @@ void tr_kube_evidence_free(tr_kube_evidence *ev)
         return;
     ev->closing = 1;
     ev->alive++; /* the cancels below must not free ev under our feet */
-    while (ev->head)
-        tr_kube_gathering_cancel(ev->head);
+    while (ev->head) {
+        tr_kube_gathering *g = ev->head;
+        tr_kube_evidence_cb cb = g->cb;
+        void *userdata = g->userdata;
+
+        /* Their owners hold handles: tell them, so none is used after this. */
+        tr_kube_gathering_cancel(g);
+        cb(TR_ECANCELLED, NULL, userdata);
+    }
     ev->alive--;
     ev_maybe_free(ev);
 }

@@ -51,7 +51,7 @@ typedef struct tr_kube_gathering tr_kube_gathering;
 
 /*
  * rc TR_OK with the evidence JSON (borrowed for the call; partial evidence
- * is TR_OK), or TR_ENOMEM with NULL.
+ * is TR_OK), or TR_ENOMEM / TR_ECANCELLED (tr_kube_evidence_free) with NULL.
  */
 typedef void (*tr_kube_evidence_cb)(int rc, const char *evidence_json, void *userdata);
 
@@ -64,9 +64,11 @@ int tr_kube_evidence_new(tr_kube_evidence **out, uv_loop_t *loop, tr_kube_client
                          tr_error *err);
 
 /*
- * Cancel every gathering (their callbacks never run); memory goes once
- * their requests and timers have closed: run the loop afterwards. Accepts
- * NULL.
+ * Cancel every gathering still running: each callback runs once, now, with
+ * TR_ECANCELLED and NULL (so no owner keeps a handle). Memory goes once
+ * their requests and timers have closed: run the loop afterwards. Close
+ * the analysis stage before (it gathers through this), and this before the
+ * client. Accepts NULL.
  */
 void tr_kube_evidence_free(tr_kube_evidence *ev);
 
