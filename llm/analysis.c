@@ -56,6 +56,8 @@ struct tr_analysis {
     int64_t in_flight[MAX_IN_FLIGHT_CAP];
     size_t in_flight_count;
     tr_analysis_outcome *last;      /* one-shot: the outcome */
+    const char *once_evidence;      /* one-shot: gathered beforehand, borrowed */
+    job *gathering;                 /* jobs waiting for the evidence provider */
     tr_metric_family *m_analyses;
     tr_metric_family *m_fallbacks;
 };
@@ -72,6 +74,8 @@ struct job {
     tr_prompt_kind kind;
     int asked;                      /* LLM requests made (1 or 2) */
     tr_analysis_outcome *outcome;
+    void *gather_handle;            /* set while the provider gathers */
+    job *gather_prev, *gather_next;
 };
 
 static int64_t wall_clock_ms(void *userdata)
@@ -440,12 +444,49 @@ static void job_decide(job *j)
     }
 }
 
+static int job_triage(job *j, const char *gathered);
+
+static void gathering_link(job *j)
+{
+    tr_analysis *a = j->a;
+
+    j->gather_next = a->gathering;
+    if (a->gathering)
+        a->gathering->gather_prev = j;
+    a->gathering = j;
+}
+
+static void gathering_unlink(job *j)
+{
+    if (j->gather_prev)
+        j->gather_prev->gather_next = j->gather_next;
+    else if (j->a->gathering == j)
+        j->a->gathering = j->gather_next;
+    if (j->gather_next)
+        j->gather_next->gather_prev = j->gather_prev;
+    j->gather_prev = j->gather_next = NULL;
+    j->gather_handle = NULL;
+}
+
+static void on_evidence(int rc, const char *evidence_json, void *token)
+{
+    job *j = token;
+
+    gathering_unlink(j);
+    if (j->a->closing || rc == TR_ECANCELLED) {
+        /* Shutdown: the incident is left as it was; the next start redoes it. */
+        job_free(j);
+        return;
+    }
+    if (rc != TR_OK)
+        tr_log_warn("analysis", "incident %" PRId64 ": evidence not gathered: %s", j->inc->id,
+                    tr_strerror(rc));
+    (void)job_triage(j, rc == TR_OK ? evidence_json : NULL);
+}
+
 static int job_start(tr_analysis *a, tr_store_incident *owned, const tr_store_incident *inc)
 {
     job *j = tr_calloc(1, sizeof(*j));
-    int64_t tokens = 0;
-    tr_error err;
-    int rc;
 
     if (j == NULL || (j->outcome = tr_calloc(1, sizeof(*j->outcome))) == NULL) {
         tr_free(j);
@@ -457,8 +498,27 @@ static int job_start(tr_analysis *a, tr_store_incident *owned, const tr_store_in
     j->inc = inc;
     a->jobs++;
     a->in_flight[a->in_flight_count++] = inc->id;
+    if (a->opt.evidence.gather != NULL && inc->source && strcmp(inc->source, "kubernetes") == 0 &&
+        a->opt.evidence.gather(a->opt.evidence.userdata, inc, on_evidence, j,
+                               &j->gather_handle) == TR_OK) {
+        gathering_link(j);
+        return TR_OK;
+    }
+    return job_triage(j, a->once_evidence);
+}
+
+/* Build and store the bundle (with gathered evidence when there is some), then decide. */
+static int job_triage(job *j, const char *gathered)
+{
+    tr_analysis *a = j->a;
+    const tr_store_incident *inc = j->inc;
+    int64_t tokens = 0;
+    tr_error err;
+    int rc;
+
     tr_error_clear(&err);
-    rc = tr_evidence_bundle(inc, a->cfg->triage.token_budget, &j->bundle, &tokens, NULL, &err);
+    rc = tr_evidence_bundle_ex(inc, gathered, a->cfg->triage.token_budget, &j->bundle, &tokens,
+                               NULL, &err);
     if (rc == TR_OK)
         rc = set_str(&j->outcome->evidence_json, j->bundle);
     if (rc == TR_OK && a->store != NULL) {
@@ -623,6 +683,14 @@ void tr_analysis_close(tr_analysis *a)
         return;
     a->closing = 1;
     a->jobs++; /* jobs cancelled below must not free `a` under our feet */
+    while (a->gathering) {
+        job *j = a->gathering;
+
+        if (a->opt.evidence.cancel)
+            a->opt.evidence.cancel(a->opt.evidence.userdata, j->gather_handle);
+        gathering_unlink(j);
+        job_free(j); /* left `open`: the next start redoes it */
+    }
     if (a->timer_open) {
         uv_timer_stop(&a->scan_timer);
         uv_close((uv_handle_t *)&a->scan_timer, on_timer_closed);
@@ -649,6 +717,12 @@ int tr_analysis_request_body(tr_store *store, int64_t analysis_id, char **out, t
 int tr_analysis_run_once(const tr_config *cfg, const tr_store_incident *incident,
                          tr_analysis_outcome **out, tr_error *err)
 {
+    return tr_analysis_run_once_ex(cfg, incident, NULL, out, err);
+}
+
+int tr_analysis_run_once_ex(const tr_config *cfg, const tr_store_incident *incident,
+                            const char *gathered_json, tr_analysis_outcome **out, tr_error *err)
+{
     uv_loop_t loop;
     tr_http_client *http = NULL;
     tr_analysis *a = NULL;
@@ -661,6 +735,7 @@ int tr_analysis_run_once(const tr_config *cfg, const tr_store_incident *incident
     if (rc == TR_OK)
         rc = tr_analysis_new_ex(&a, &loop, NULL, http, cfg, NULL, NULL, err);
     if (rc == TR_OK) {
+        a->once_evidence = gathered_json;
         rc = job_start(a, NULL, incident);
         if (rc != TR_OK)
             tr_error_set(err, rc, "analysis: %s", tr_strerror(rc));

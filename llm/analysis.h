@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "config.h"
 #include "error.h"
+#include "evidence.h"
 #include "http_client.h"
 #include "metrics.h"
 #include "openai.h"
@@ -42,6 +43,13 @@ typedef struct tr_analysis_options {
     uint64_t scan_interval_ms;         /* [30000]; the first scan runs at start */
     size_t max_in_flight;              /* [16] incidents analysed at once */
     tr_llm_options llm;                /* adapter tuning; config/store/metrics/clock are set */
+    /*
+     * [none] Extra evidence for kubernetes incidents, gathered before the
+     * bundle is built (the daemon: tr_kube_evidence_provider). A gathering
+     * that fails to start, or ends in an error, leaves the bundle as it
+     * would be without a provider.
+     */
+    tr_evidence_provider evidence;
 } tr_analysis_options;
 
 /*
@@ -112,6 +120,9 @@ void tr_analysis_outcome_free(tr_analysis_outcome *outcome);
  */
 int tr_analysis_run_once(const tr_config *cfg, const tr_store_incident *incident,
                          tr_analysis_outcome **out, tr_error *err);
+/* Same with evidence gathered beforehand (`triaged explain`); NULL = none. */
+int tr_analysis_run_once_ex(const tr_config *cfg, const tr_store_incident *incident,
+                            const char *gathered_json, tr_analysis_outcome **out, tr_error *err);
 
 /* Append a human-readable rendering of outcome (for the CLI) to out. */
 int tr_analysis_outcome_print(const tr_analysis_outcome *outcome, tr_buf *out);

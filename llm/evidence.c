@@ -1,5 +1,11 @@
 /*
  * evidence.c - bundle building, redaction and fitting to the token budget.
+ *
+ * Fitting runs in two passes. Gathered sections go first, lowest value
+ * first: a section that is smaller than what must go is dropped whole (no
+ * point halving what will be gone anyway); a bigger one is shrunk step by
+ * step (longest text halved, keeping a log's tail; then oldest entries).
+ * Only when every section is gone are the facts and the latest message cut.
  */
 #include "evidence.h"
 
@@ -97,6 +103,76 @@ static int halve(cJSON *item, size_t len)
     return rc;
 }
 
+static const char *const section_order[] = { TR_EVIDENCE_SECTIONS };
+#define SECTION_COUNT (sizeof(section_order) / sizeof(section_order[0]))
+
+static int64_t printed_tokens(const cJSON *node, int *rc)
+{
+    char *text = cJSON_Print(node);
+    int64_t tokens;
+
+    if (text == NULL) {
+        *rc = TR_ENOMEM;
+        return 0;
+    }
+    tokens = tr_evidence_tokens(strlen(text));
+    cJSON_free(text);
+    return tokens;
+}
+
+/* One cut inside a section: 1 when something went, 0 when nothing is left to cut. */
+static int shrink_step(cJSON *section, int *rc)
+{
+    cJSON *str = NULL, *arr = NULL;
+    size_t str_len = 0;
+    int arr_len = 1;
+
+    find_largest(section, &str, &str_len, &arr, &arr_len);
+    if (str != NULL && str_len > MIN_TEXT_BYTES && (arr == NULL || str_len > MIN_TEXT_BYTES * 4)) {
+        *rc = halve(str, str_len);
+        return 1;
+    }
+    if (arr != NULL && arr_len > 1) {
+        cJSON_DeleteItemFromArray(arr, 0); /* entries are oldest first */
+        return 1;
+    }
+    if (str != NULL && str_len > MIN_TEXT_BYTES) {
+        *rc = halve(str, str_len);
+        return 1;
+    }
+    return 0;
+}
+
+/* First pass: cut gathered sections, lowest value first, until the bundle fits. */
+static int fit_gathered(cJSON *root, int64_t budget)
+{
+    cJSON *gathered = cJSON_GetObjectItemCaseSensitive(root, "kubernetes");
+    int rc = TR_OK;
+
+    if (gathered == NULL)
+        return TR_OK;
+    for (size_t i = SECTION_COUNT; i > 0 && rc == TR_OK; i--) {
+        const char *name = section_order[i - 1];
+
+        for (int round = 0; round < FIT_MAX_ROUNDS && rc == TR_OK; round++) {
+            cJSON *section = cJSON_GetObjectItemCaseSensitive(gathered, name);
+            int64_t total = printed_tokens(root, &rc), excess = total - budget;
+
+            if (rc != TR_OK || excess <= 0)
+                return rc;
+            if (section == NULL)
+                break;
+            if (printed_tokens(section, &rc) <= excess || !shrink_step(section, &rc)) {
+                cJSON_DeleteItemFromObjectCaseSensitive(gathered, name);
+                break;
+            }
+        }
+        /* A section that outlasted its rounds goes whole. */
+        cJSON_DeleteItemFromObjectCaseSensitive(gathered, name);
+    }
+    return rc;
+}
+
 static int fit(cJSON *root, int64_t budget, char **text)
 {
     for (int round = 0; round < FIT_MAX_ROUNDS; round++) {
@@ -145,6 +221,13 @@ static int fit(cJSON *root, int64_t budget, char **text)
 int tr_evidence_bundle(const tr_store_incident *inc, int64_t token_budget, char **out,
                        int64_t *token_estimate, size_t *redactions, tr_error *err)
 {
+    return tr_evidence_bundle_ex(inc, NULL, token_budget, out, token_estimate, redactions, err);
+}
+
+int tr_evidence_bundle_ex(const tr_store_incident *inc, const char *gathered_json,
+                          int64_t token_budget, char **out, int64_t *token_estimate,
+                          size_t *redactions, tr_error *err)
+{
     cJSON *root = cJSON_CreateObject(), *incident, *facts = NULL;
     char *text = NULL;
     size_t masked = 0;
@@ -180,12 +263,27 @@ int tr_evidence_bundle(const tr_store_incident *inc, int64_t token_budget, char 
     }
     if ((rc = add_str(root, "latest_message", inc->message)) != TR_OK)
         goto cleanup;
+    if (gathered_json != NULL) {
+        cJSON *gathered = cJSON_Parse(gathered_json);
+
+        if (gathered != NULL && !cJSON_IsObject(gathered)) {
+            cJSON_Delete(gathered);
+            gathered = NULL;
+        }
+        if (gathered == NULL && (gathered = cJSON_CreateString(gathered_json)) == NULL) {
+            rc = TR_ENOMEM;
+            goto cleanup;
+        }
+        cJSON_AddItemToObject(root, "kubernetes", gathered);
+    }
     /* Redact before fitting: a cut must never expose half a secret's shape. */
     if ((rc = tr_redact_json(root, &masked)) != TR_OK)
         goto cleanup;
     if (token_budget < TR_EVIDENCE_MIN_TOKENS)
         token_budget = TR_EVIDENCE_MIN_TOKENS;
-    rc = fit(root, token_budget, &text);
+    rc = fit_gathered(root, token_budget);
+    if (rc == TR_OK)
+        rc = fit(root, token_budget, &text);
     if (rc != TR_OK)
         goto cleanup;
     *out = tr_strdup(text);

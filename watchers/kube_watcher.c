@@ -310,6 +310,11 @@ size_t tr_kube_watcher_reflectors(const tr_kube_watcher *w)
     return n;
 }
 
+tr_kube_client *tr_kube_watcher_client(tr_kube_watcher *w)
+{
+    return w ? w->client : NULL;
+}
+
 static void on_tick_closed(uv_handle_t *handle)
 {
     tr_free(handle->data);

@@ -21,6 +21,7 @@
 #include "error.h"
 #include "health.h"
 #include "http_client.h"
+#include "kube_client.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -42,6 +43,13 @@ int tr_kube_watcher_start(tr_kube_watcher *w);
 
 /* Number of reflectors running (for tests and /readyz detail). */
 size_t tr_kube_watcher_reflectors(const tr_kube_watcher *w);
+
+/*
+ * The watcher's apiserver connection, borrowed (valid until
+ * tr_kube_watcher_close): for read-only requests of other modules, e.g. the
+ * evidence gatherer (kube_evidence.h). Close those before the watcher.
+ */
+tr_kube_client *tr_kube_watcher_client(tr_kube_watcher *w);
 
 /*
  * Stop every reflector and discovery, persist what the ingest holds, close

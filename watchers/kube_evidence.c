@@ -1,0 +1,900 @@
+/*
+ * kube_evidence.c - one gathering: a small graph of GETs, each answer
+ * deciding what to ask next.
+ *
+ *   start -- object --(workload, no pods in the facts)-- pods by selector -+
+ *        +-- events of the object                                          |
+ *        +-- pods named in facts.pods -------------------------------------|
+ *   each pod (at most max_pods) -- its events, its node (first pod only),  |
+ *        previous and current logs of its failing containers  <------------+
+ *
+ * The gathering ends when no request is left, or at its deadline (what is
+ * still out is cancelled and listed in "not_collected"). Every answer is
+ * trimmed and redacted as it arrives, so nothing unmasked is held longer
+ * than one callback. A missing previous log (400/404: the container never
+ * restarted, or its log is gone) is normal and not reported.
+ */
+#include "kube_evidence.h"
+#include "kube_evidence_internal.h"
+
+#include "alloc.h"
+#include "log.h"
+#include "redact.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CALLS 48               /* per gathering */
+#define NOT_COLLECTED_MAX 16
+#define OBJECT_MAX_BYTES ((size_t)4 * 1024 * 1024)
+#define LIST_MAX_BYTES ((size_t)16 * 1024 * 1024)
+#define EVENTS_LIMIT 200           /* per list: the newest matter, they are sorted later */
+#define LOG_LIMIT_FACTOR 4         /* limitBytes asked = max_bytes * this (see ask_log) */
+
+typedef enum req_kind {
+    REQ_OBJECT,
+    REQ_OBJECT_ALT,
+    REQ_EVENTS,
+    REQ_POD,
+    REQ_POD_LIST,
+    REQ_NODE,
+    REQ_LOG_PREVIOUS,
+    REQ_LOG_CURRENT,
+} req_kind;
+
+typedef struct request {
+    tr_kube_gathering *g;
+    struct request *next;
+    req_kind kind;
+    char *path;
+    char *pod;
+    char *container;
+    tr_http_call *call;
+} request;
+
+struct tr_kube_evidence {
+    uv_loop_t *loop;
+    tr_kube_client *client;
+    tr_http_client *http;
+    tr_kube_evidence_options opt;
+    tr_kube_gathering *head;   /* gatherings whose callback is still due */
+    size_t alive;              /* gatherings not yet freed */
+    int closing;
+};
+
+struct tr_kube_gathering {
+    tr_kube_evidence *ev;
+    tr_kube_gathering *prev, *next;
+    char *ns, *kind, *name, *container;
+    cJSON *fact_pods;          /* names from facts.pods */
+    tr_kube_evidence_cb cb;
+    void *userdata;
+    request *requests;         /* in flight */
+    size_t calls_made;
+    uv_timer_t deadline;
+    int timer_open;
+    int waiting_auth;
+    int done;                  /* callback delivered, or cancelled */
+    int node_asked;
+    cJSON *sections;           /* section name -> value, built as answers come */
+    cJSON *pod_names;          /* pods taken (dedup, cap) */
+    cJSON *event_uids;
+};
+
+/* ------------------------------------------------------------ lifetime */
+
+static void ev_maybe_free(tr_kube_evidence *ev)
+{
+    if (ev->closing && ev->alive == 0)
+        tr_free(ev);
+}
+
+static void request_free(request *r)
+{
+    tr_free(r->path);
+    tr_free(r->pod);
+    tr_free(r->container);
+    tr_free(r);
+}
+
+static void gathering_maybe_free(tr_kube_gathering *g)
+{
+    tr_kube_evidence *ev = g->ev;
+
+    if (!g->done || g->requests != NULL || g->timer_open || g->waiting_auth)
+        return;
+    tr_free(g->ns);
+    tr_free(g->kind);
+    tr_free(g->name);
+    tr_free(g->container);
+    cJSON_Delete(g->fact_pods);
+    cJSON_Delete(g->sections);
+    cJSON_Delete(g->pod_names);
+    cJSON_Delete(g->event_uids);
+    tr_free(g);
+    ev->alive--;
+    ev_maybe_free(ev);
+}
+
+static void on_deadline_closed(uv_handle_t *handle)
+{
+    tr_kube_gathering *g = handle->data;
+
+    g->timer_open = 0;
+    gathering_maybe_free(g);
+}
+
+static void unlink_gathering(tr_kube_gathering *g)
+{
+    if (g->prev)
+        g->prev->next = g->next;
+    else if (g->ev->head == g)
+        g->ev->head = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    g->prev = g->next = NULL;
+}
+
+/* No more callbacks: stop the timer and what is in flight. */
+static void wind_down(tr_kube_gathering *g)
+{
+    g->done = 1;
+    unlink_gathering(g);
+    for (request *r = g->requests; r; r = r->next)
+        tr_http_call_cancel(r->call);
+    if (g->waiting_auth) {
+        tr_kube_client_auth_cancel(g->ev->client, g);
+        g->waiting_auth = 0;
+    }
+    if (g->timer_open && !uv_is_closing((uv_handle_t *)&g->deadline)) {
+        uv_timer_stop(&g->deadline);
+        uv_close((uv_handle_t *)&g->deadline, on_deadline_closed);
+    }
+}
+
+/* ------------------------------------------------------------ sections */
+
+static cJSON *section_array(tr_kube_gathering *g, const char *name)
+{
+    cJSON *s = cJSON_GetObjectItemCaseSensitive(g->sections, name);
+
+    if (s == NULL)
+        s = cJSON_AddArrayToObject(g->sections, name);
+    return s;
+}
+
+static void note(tr_kube_gathering *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Record what could not be read (bounded), redacted like the rest. */
+static void note(tr_kube_gathering *g, const char *fmt, ...)
+{
+    cJSON *list = section_array(g, "not_collected");
+    char line[512];
+    char *masked;
+    va_list ap;
+
+    if (list == NULL || cJSON_GetArraySize(list) >= NOT_COLLECTED_MAX)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    masked = tr_redact_dup(line, NULL);
+    if (masked)
+        cJSON_AddItemToArray(list, cJSON_CreateString(masked));
+    tr_free(masked);
+}
+
+/* Redact item and append it to the section array (item is consumed). */
+static int keep(tr_kube_gathering *g, const char *section, cJSON *item)
+{
+    cJSON *list;
+
+    if (item == NULL)
+        return TR_ENOMEM;
+    if (tr_redact_json(item, NULL) != TR_OK || (list = section_array(g, section)) == NULL) {
+        cJSON_Delete(item);
+        return TR_ENOMEM;
+    }
+    cJSON_AddItemToArray(list, item);
+    return TR_OK;
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void on_request_done(const tr_http_response *resp, void *userdata);
+
+static int put_query_value(tr_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = TR_OK;
+
+    for (; *s && rc == TR_OK; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~')
+            rc = tr_buf_putc(b, (char)c);
+        else
+            rc = tr_buf_printf(b, "%%%c%c", hex[c >> 4], hex[c & 15]);
+    }
+    return rc;
+}
+
+static void ask(tr_kube_gathering *g, req_kind kind, tr_buf *path, const char *pod,
+                const char *container)
+{
+    tr_kube_evidence *ev = g->ev;
+    tr_http_request req;
+    tr_kube_prepared prep;
+    tr_error err = { 0 };
+    request *r;
+    int rc;
+
+    if (g->calls_made >= MAX_CALLS) {
+        note(g, "GET %s: skipped, %d requests per incident at most", tr_buf_cstr(path),
+             MAX_CALLS);
+        return;
+    }
+    r = tr_calloc(1, sizeof(*r));
+    if (r == NULL || (r->path = tr_strdup(tr_buf_cstr(path))) == NULL ||
+        (pod && (r->pod = tr_strdup(pod)) == NULL) ||
+        (container && (r->container = tr_strdup(container)) == NULL)) {
+        if (r)
+            request_free(r);
+        note(g, "GET %s: out of memory", tr_buf_cstr(path));
+        return;
+    }
+    r->g = g;
+    r->kind = kind;
+    memset(&req, 0, sizeof(req));
+    req.method = TR_HTTP_GET;
+    req.timeout_ms = (long)ev->opt.request_timeout_ms;
+    req.max_response_bytes = kind == REQ_EVENTS || kind == REQ_POD_LIST ? LIST_MAX_BYTES
+                             : kind == REQ_LOG_PREVIOUS || kind == REQ_LOG_CURRENT
+                                 ? (size_t)ev->opt.log_max_bytes * LOG_LIMIT_FACTOR + 65536
+                                 : OBJECT_MAX_BYTES;
+    req.on_done = on_request_done;
+    req.userdata = r;
+    rc = tr_kube_client_prepare(ev->client, &req, r->path, &prep, &err);
+    if (rc == TR_OK)
+        rc = tr_http_client_send(ev->http, &req, &r->call, &err);
+    tr_kube_prepared_dispose(&prep);
+    if (rc != TR_OK) {
+        note(g, "GET %s: %s", r->path, err.message);
+        request_free(r);
+        return;
+    }
+    g->calls_made++;
+    r->next = g->requests;
+    g->requests = r;
+}
+
+static void ask_events(tr_kube_gathering *g, const char *kind, const char *name)
+{
+    tr_buf path = TR_BUF_INIT(8192), selector = TR_BUF_INIT(1024);
+    int rc;
+
+    rc = tr_buf_printf(&selector, "involvedObject.kind=%s,involvedObject.name=%s", kind, name);
+    if (rc == TR_OK)
+        rc = g->ns[0] ? tr_buf_printf(&path, "/api/v1/namespaces/%s/events?fieldSelector=",
+                                      g->ns)
+                      : tr_buf_puts(&path, "/api/v1/events?fieldSelector=");
+    if (rc == TR_OK)
+        rc = put_query_value(&path, tr_buf_cstr(&selector));
+    if (rc == TR_OK)
+        rc = tr_buf_printf(&path, "&limit=%d", EVENTS_LIMIT);
+    if (rc == TR_OK)
+        ask(g, REQ_EVENTS, &path, NULL, NULL);
+    tr_buf_dispose(&path);
+    tr_buf_dispose(&selector);
+}
+
+/*
+ * limitBytes counts from the start of the tail window (the kubelet seeks to
+ * the tail first), so a tight value would cut the newest lines: ask for a
+ * few times the cap and keep the tail here.
+ */
+static void ask_log(tr_kube_gathering *g, const char *pod, const char *container, int previous)
+{
+    const tr_kube_evidence_options *o = &g->ev->opt;
+    tr_buf path = TR_BUF_INIT(8192);
+    int rc;
+
+    rc = tr_buf_printf(&path, "/api/v1/namespaces/%s/pods/%s/log?container=", g->ns, pod);
+    if (rc == TR_OK)
+        rc = put_query_value(&path, container);
+    if (rc == TR_OK)
+        rc = tr_buf_printf(&path, "%s&tailLines=%" PRId64 "&limitBytes=%" PRId64,
+                           previous ? "&previous=true" : "", o->log_tail_lines,
+                           o->log_max_bytes * LOG_LIMIT_FACTOR);
+    if (rc == TR_OK)
+        ask(g, previous ? REQ_LOG_PREVIOUS : REQ_LOG_CURRENT, &path, pod, container);
+    tr_buf_dispose(&path);
+}
+
+static void ask_object(tr_kube_gathering *g, req_kind kind, const char *obj_kind,
+                       const char *name, int alt)
+{
+    tr_buf path = TR_BUF_INIT(8192);
+
+    if (tr_kube_object_path(&path, obj_kind, g->ns, name, alt) == TR_OK)
+        ask(g, kind, &path, NULL, NULL);
+    tr_buf_dispose(&path);
+}
+
+/* ------------------------------------------------------------ answers */
+
+static int container_failing(const cJSON *cs)
+{
+    const cJSON *restarts = cJSON_GetObjectItemCaseSensitive(cs, "restartCount");
+    const cJSON *waiting = ke_path(cs, "state", "waiting", NULL);
+    const cJSON *exit_code = ke_path(cs, "state", "terminated", "exitCode");
+    const char *reason = ke_str(waiting, "reason");
+
+    if (cJSON_IsNumber(restarts) && restarts->valuedouble > 0)
+        return 1;
+    if (ke_path(cs, "lastState", "terminated", NULL))
+        return 1;
+    if (cJSON_IsNumber(exit_code) && exit_code->valuedouble != 0)
+        return 1;
+    return reason && strcmp(reason, "ContainerCreating") != 0 &&
+           strcmp(reason, "PodInitializing") != 0;
+}
+
+static void take_container(tr_kube_gathering *g, const char *pod, const cJSON *cs)
+{
+    const char *name = ke_str(cs, "name");
+    const cJSON *restarts;
+    cJSON *entry;
+
+    if (name == NULL)
+        return;
+    entry = ke_trim_container_status(cs);
+    if (entry == NULL || !cJSON_AddStringToObject(entry, "pod", pod)) {
+        cJSON_Delete(entry);
+        note(g, "pod %s: out of memory", pod);
+        return;
+    }
+    if (keep(g, "last_termination", entry) != TR_OK)
+        note(g, "pod %s: out of memory", pod);
+    restarts = cJSON_GetObjectItemCaseSensitive(cs, "restartCount");
+    if (ke_path(cs, "lastState", "terminated", NULL) ||
+        (cJSON_IsNumber(restarts) && restarts->valuedouble > 0))
+        ask_log(g, pod, name, 1);
+    if (ke_path(cs, "state", "waiting", NULL) == NULL)
+        ask_log(g, pod, name, 0);
+}
+
+/* Failing containers of a pod: the one the facts name first, then the others. */
+static void take_containers(tr_kube_gathering *g, const char *pod, const cJSON *status)
+{
+    static const char *const lists[] = { "initContainerStatuses", "containerStatuses" };
+    size_t taken = 0;
+
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t l = 0; l < 2; l++) {
+            const cJSON *cs;
+
+            cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(status, lists[l]))
+            {
+                const char *name = ke_str(cs, "name");
+                int named = g->container && name && strcmp(name, g->container) == 0;
+
+                if (taken >= g->ev->opt.max_containers || (pass == 0) != named ||
+                    !container_failing(cs))
+                    continue;
+                take_container(g, pod, cs);
+                taken++;
+            }
+        }
+}
+
+static int pod_taken(tr_kube_gathering *g, const char *name)
+{
+    const cJSON *item;
+
+    cJSON_ArrayForEach(item, g->pod_names)
+        if (cJSON_IsString(item) && strcmp(item->valuestring, name) == 0)
+            return 1;
+    return 0;
+}
+
+static void take_pod(tr_kube_gathering *g, const cJSON *pod)
+{
+    const char *name = ke_str(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "name");
+    const char *node = ke_str(cJSON_GetObjectItemCaseSensitive(pod, "spec"), "nodeName");
+    int is_object = strcmp(g->kind, "Pod") == 0 && strcmp(name ? name : "", g->name) == 0;
+    cJSON *summary;
+
+    if (name == NULL || pod_taken(g, name) ||
+        (size_t)cJSON_GetArraySize(g->pod_names) >= g->ev->opt.max_pods)
+        return;
+    cJSON_AddItemToArray(g->pod_names, cJSON_CreateString(name));
+    if (!is_object) {
+        /* The template is in "object" already: keep the pod's own state only. */
+        summary = ke_trim_object("Pod", pod);
+        if (summary) {
+            cJSON *status = cJSON_GetObjectItemCaseSensitive(summary, "status");
+
+            /* Failing containers are in last_termination; the rest says little. */
+            cJSON_DeleteItemFromObjectCaseSensitive(status, "containerStatuses");
+            cJSON_DeleteItemFromObjectCaseSensitive(status, "initContainerStatuses");
+            cJSON_DeleteItemFromObjectCaseSensitive(summary, "spec");
+            if (node && !cJSON_AddStringToObject(summary, "node", node)) {
+                cJSON_Delete(summary);
+                summary = NULL;
+            }
+        }
+        if (keep(g, "pods", summary) != TR_OK)
+            note(g, "pod %s: out of memory", name);
+        ask_events(g, "Pod", name);
+    }
+    take_containers(g, name, cJSON_GetObjectItemCaseSensitive(pod, "status"));
+    if (node && !g->node_asked) {
+        g->node_asked = 1;
+        ask_object(g, REQ_NODE, "Node", node, 0);
+    }
+}
+
+/* Pods of a workload by its selector's matchLabels. */
+static void list_pods(tr_kube_gathering *g, const cJSON *object)
+{
+    const cJSON *labels = ke_path(object, "spec", "selector", "matchLabels"), *label;
+    tr_buf selector = TR_BUF_INIT(4096), path = TR_BUF_INIT(16384);
+    int rc = TR_OK;
+
+    cJSON_ArrayForEach(label, labels)
+    {
+        if (!cJSON_IsString(label) || label->string == NULL)
+            continue;
+        rc = tr_buf_printf(&selector, "%s%s=%s", selector.len ? "," : "", label->string,
+                           label->valuestring);
+        if (rc != TR_OK)
+            break;
+    }
+    if (rc == TR_OK && selector.len > 0) {
+        rc = tr_buf_printf(&path, "/api/v1/namespaces/%s/pods?labelSelector=", g->ns);
+        if (rc == TR_OK)
+            rc = put_query_value(&path, tr_buf_cstr(&selector));
+        if (rc == TR_OK)
+            rc = tr_buf_printf(&path, "&limit=%zu", g->ev->opt.max_pods * 4);
+        if (rc == TR_OK)
+            ask(g, REQ_POD_LIST, &path, NULL, NULL);
+    }
+    tr_buf_dispose(&selector);
+    tr_buf_dispose(&path);
+}
+
+static void take_object(tr_kube_gathering *g, const cJSON *object)
+{
+    cJSON *trimmed = ke_trim_object(g->kind, object);
+
+    if (trimmed == NULL || tr_redact_json(trimmed, NULL) != TR_OK) {
+        cJSON_Delete(trimmed);
+        note(g, "%s %s: out of memory", g->kind, g->name);
+        return;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(g->sections, "object");
+    cJSON_AddItemToObject(g->sections, "object", trimmed);
+    if (strcmp(g->kind, "Pod") == 0)
+        take_pod(g, object);
+    else if (cJSON_GetArraySize(g->fact_pods) == 0)
+        list_pods(g, object);
+}
+
+static void take_events(tr_kube_gathering *g, const cJSON *list)
+{
+    const cJSON *event;
+
+    cJSON_ArrayForEach(event, cJSON_GetObjectItemCaseSensitive(list, "items"))
+    {
+        const char *uid = ke_str(cJSON_GetObjectItemCaseSensitive(event, "metadata"), "uid");
+        const cJSON *seen;
+        int dup = 0;
+
+        cJSON_ArrayForEach(seen, g->event_uids)
+            dup |= uid && strcmp(seen->valuestring, uid) == 0;
+        if (dup)
+            continue;
+        if (uid)
+            cJSON_AddItemToArray(g->event_uids, cJSON_CreateString(uid));
+        if (keep(g, "events", ke_trim_event(event)) != TR_OK)
+            return;
+    }
+}
+
+static void take_log(tr_kube_gathering *g, const request *r, const tr_http_response *resp)
+{
+    const tr_kube_evidence_options *o = &g->ev->opt;
+    tr_buf condensed = TR_BUF_INIT(0);
+    cJSON *entry = NULL;
+    char *masked = NULL;
+
+    if (resp->body_len == 0)
+        return;
+    if (tr_kube_log_condense(&condensed, resp->body, resp->body_len, o->log_tail_lines,
+                             o->log_max_bytes) == TR_OK &&
+        (masked = tr_redact_dup(tr_buf_cstr(&condensed), NULL)) != NULL &&
+        (entry = cJSON_CreateObject()) != NULL && cJSON_AddStringToObject(entry, "pod", r->pod) &&
+        cJSON_AddStringToObject(entry, "container", r->container) &&
+        cJSON_AddStringToObject(entry, "log", masked)) {
+        cJSON_AddItemToArray(section_array(g, r->kind == REQ_LOG_PREVIOUS ? "previous_logs"
+                                                                          : "current_logs"),
+                             entry);
+        entry = NULL;
+    } else {
+        note(g, "log of %s/%s: out of memory", r->pod, r->container);
+    }
+    cJSON_Delete(entry);
+    tr_free(masked);
+    tr_buf_dispose(&condensed);
+}
+
+static void take_answer(tr_kube_gathering *g, request *r, const tr_http_response *resp)
+{
+    const cJSON *item;
+    cJSON *body;
+
+    if (r->kind == REQ_LOG_PREVIOUS || r->kind == REQ_LOG_CURRENT) {
+        take_log(g, r, resp);
+        return;
+    }
+    body = cJSON_ParseWithLength(resp->body, resp->body_len);
+    if (body == NULL) {
+        note(g, "GET %s: the answer is not JSON", r->path);
+        return;
+    }
+    switch (r->kind) {
+    case REQ_OBJECT:
+    case REQ_OBJECT_ALT:
+        take_object(g, body);
+        break;
+    case REQ_EVENTS:
+        take_events(g, body);
+        break;
+    case REQ_POD:
+        take_pod(g, body);
+        break;
+    case REQ_POD_LIST:
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "items"))
+            take_pod(g, item);
+        break;
+    case REQ_NODE: {
+        cJSON *node = ke_trim_object("Node", body);
+
+        if (node && tr_redact_json(node, NULL) == TR_OK)
+            cJSON_AddItemToObject(g->sections, "node", node);
+        else
+            cJSON_Delete(node);
+        break;
+    }
+    default:
+        break;
+    }
+    cJSON_Delete(body);
+}
+
+static int cmp_event_last(const void *a, const void *b)
+{
+    const char *x = ke_str(*(cJSON *const *)a, "last");
+    const char *y = ke_str(*(cJSON *const *)b, "last");
+
+    return strcmp(x ? x : "", y ? y : "");
+}
+
+/* Events oldest first (the fitting drops from the front), the newest max_events kept. */
+static void order_events(tr_kube_gathering *g)
+{
+    cJSON *events = cJSON_GetObjectItemCaseSensitive(g->sections, "events");
+    int n = cJSON_GetArraySize(events);
+    cJSON **items;
+
+    if (n < 2 || (items = tr_calloc((size_t)n, sizeof(*items))) == NULL)
+        return;
+    for (int i = n - 1; i >= 0; i--)
+        items[i] = cJSON_DetachItemFromArray(events, i);
+    qsort(items, (size_t)n, sizeof(*items), cmp_event_last);
+    for (int i = 0; i < n; i++) {
+        if ((size_t)(n - i) > g->ev->opt.max_events)
+            cJSON_Delete(items[i]);
+        else
+            cJSON_AddItemToArray(events, items[i]);
+    }
+    tr_free(items);
+}
+
+/* Sections in TR_EVIDENCE_SECTIONS order: the reader meets the best evidence first. */
+static void order_sections(tr_kube_gathering *g)
+{
+    static const char *const order[] = { TR_EVIDENCE_SECTIONS, "not_collected" };
+    cJSON *ordered = cJSON_CreateObject();
+
+    if (ordered == NULL)
+        return; /* the order is a courtesy: keep the unordered sections */
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        cJSON *s = cJSON_DetachItemFromObjectCaseSensitive(g->sections, order[i]);
+
+        if (s)
+            cJSON_AddItemToObject(ordered, order[i], s);
+    }
+    cJSON_Delete(g->sections);
+    g->sections = ordered;
+}
+
+static void finish(tr_kube_gathering *g)
+{
+    tr_kube_evidence_cb cb = g->cb;
+    void *userdata = g->userdata;
+    char *text;
+
+    if (g->done)
+        return;
+    order_events(g);
+    order_sections(g);
+    text = cJSON_PrintUnformatted(g->sections);
+    wind_down(g);
+    cb(text ? TR_OK : TR_ENOMEM, text, userdata);
+    if (text)
+        cJSON_free(text);
+    gathering_maybe_free(g);
+}
+
+static void on_request_done(const tr_http_response *resp, void *userdata)
+{
+    request *r = userdata, **link;
+    tr_kube_gathering *g = r->g;
+
+    for (link = &g->requests; *link; link = &(*link)->next)
+        if (*link == r) {
+            *link = r->next;
+            break;
+        }
+    if (g->done) {
+        request_free(r);
+        gathering_maybe_free(g);
+        return;
+    }
+    if (resp->result != TR_OK) {
+        note(g, "GET %s: %s", r->path, resp->message);
+    } else if (resp->status == 200) {
+        take_answer(g, r, resp);
+    } else if (r->kind == REQ_OBJECT && resp->status == 404 && ke_kind_known(g->kind, 1)) {
+        ask_object(g, REQ_OBJECT_ALT, g->kind, g->name, 1);
+    } else if ((resp->status == 400 || resp->status == 404) &&
+               (r->kind == REQ_LOG_PREVIOUS || r->kind == REQ_LOG_CURRENT)) {
+        /* No previous instance, or a container still waiting: nothing to read. */
+    } else {
+        if (resp->status == 401)
+            tr_kube_client_auth_rejected(g->ev->client);
+        note(g, "GET %s: HTTP %ld", r->path, resp->status);
+    }
+    request_free(r);
+    if (g->requests == NULL)
+        finish(g);
+}
+
+static void on_deadline(uv_timer_t *timer)
+{
+    tr_kube_gathering *g = timer->data;
+    size_t left = 0;
+
+    for (request *r = g->requests; r; r = r->next) {
+        if (left++ < 4)
+            note(g, "GET %s: no answer before the %" PRIu64 " ms deadline", r->path,
+                 g->ev->opt.deadline_ms);
+    }
+    finish(g);
+}
+
+/* ------------------------------------------------------------ start */
+
+static void begin(tr_kube_gathering *g)
+{
+    const cJSON *pod;
+    size_t n = 0;
+
+    if (!ke_kind_known(g->kind, 0))
+        note(g, "%s objects are not read (only their events)", g->kind);
+    else
+        ask_object(g, REQ_OBJECT, g->kind, g->name, 0);
+    ask_events(g, g->kind, g->name);
+    cJSON_ArrayForEach(pod, g->fact_pods)
+    {
+        if (!cJSON_IsString(pod) || n++ >= g->ev->opt.max_pods)
+            break;
+        if (strcmp(g->kind, "Pod") != 0 || strcmp(pod->valuestring, g->name) != 0)
+            ask_object(g, REQ_POD, "Pod", pod->valuestring, 0);
+    }
+    /* Nothing could be asked: finish from the loop, never inside the caller's call. */
+    if (g->requests == NULL)
+        uv_timer_start(&g->deadline, on_deadline, 0, 0);
+}
+
+static void on_auth(int rc, const char *message, void *userdata)
+{
+    tr_kube_gathering *g = userdata;
+
+    g->waiting_auth = 0;
+    if (g->done) {
+        gathering_maybe_free(g);
+        return;
+    }
+    if (rc != TR_OK) {
+        note(g, "credentials: %s", message);
+        finish(g);
+        return;
+    }
+    begin(g);
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return tr_strdup(s ? s : "");
+}
+
+int tr_kube_evidence_gather(tr_kube_evidence *ev, const tr_store_incident *inc,
+                            tr_kube_evidence_cb cb, void *userdata, tr_kube_gathering **out,
+                            tr_error *err)
+{
+    tr_kube_gathering *g;
+    cJSON *facts;
+    int rc;
+
+    if (out)
+        *out = NULL;
+    if (inc->kind == NULL || inc->name == NULL || !*inc->kind || !*inc->name)
+        return tr_error_set(err, TR_EINVAL, "evidence: the incident names no object");
+    g = tr_calloc(1, sizeof(*g));
+    if (g == NULL)
+        return tr_error_set(err, TR_ENOMEM, "evidence: out of memory");
+    g->ev = ev;
+    g->cb = cb;
+    g->userdata = userdata;
+    g->ns = dup_or_empty(inc->namespace);
+    g->kind = dup_or_empty(inc->kind);
+    g->name = dup_or_empty(inc->name);
+    g->sections = cJSON_CreateObject();
+    g->pod_names = cJSON_CreateArray();
+    g->event_uids = cJSON_CreateArray();
+    facts = inc->facts_json ? cJSON_Parse(inc->facts_json) : NULL;
+    if (facts) {
+        const char *container = ke_str(facts, "container");
+
+        g->fact_pods = cJSON_DetachItemFromObjectCaseSensitive(facts, "pods");
+        if (container)
+            g->container = tr_strdup(container);
+        cJSON_Delete(facts);
+    }
+    ev->alive++;
+    if (!g->ns || !g->kind || !g->name || !g->sections || !g->pod_names || !g->event_uids) {
+        g->done = 1;
+        gathering_maybe_free(g);
+        return tr_error_set(err, TR_ENOMEM, "evidence: out of memory");
+    }
+    rc = tr_kube_client_auth_wait(ev->client, on_auth, g, err);
+    if (rc != TR_OK && rc != TR_EBUSY) {
+        g->done = 1;
+        gathering_maybe_free(g);
+        return rc;
+    }
+    g->waiting_auth = rc == TR_EBUSY;
+    uv_timer_init(ev->loop, &g->deadline);
+    g->deadline.data = g;
+    g->timer_open = 1;
+    uv_timer_start(&g->deadline, on_deadline, ev->opt.deadline_ms, 0);
+    g->next = ev->head;
+    if (ev->head)
+        ev->head->prev = g;
+    ev->head = g;
+    if (!g->waiting_auth)
+        begin(g);
+    /* begin() may have finished already (nothing to ask): the handle is then gone. */
+    if (out && !g->done)
+        *out = g;
+    return TR_OK;
+}
+
+void tr_kube_gathering_cancel(tr_kube_gathering *g)
+{
+    if (g == NULL || g->done)
+        return;
+    wind_down(g);
+    gathering_maybe_free(g);
+}
+
+size_t tr_kube_evidence_active(const tr_kube_evidence *ev)
+{
+    size_t n = 0;
+
+    for (const tr_kube_gathering *g = ev->head; g; g = g->next)
+        n++;
+    return n;
+}
+
+int tr_kube_evidence_new(tr_kube_evidence **out, uv_loop_t *loop, tr_kube_client *client,
+                         tr_http_client *http, const tr_kube_evidence_options *options,
+                         tr_error *err)
+{
+    tr_kube_evidence *ev = tr_calloc(1, sizeof(*ev));
+
+    *out = NULL;
+    if (ev == NULL)
+        return tr_error_set(err, TR_ENOMEM, "evidence: out of memory");
+    ev->loop = loop;
+    ev->client = client;
+    ev->http = http;
+    if (options)
+        ev->opt = *options;
+    if (ev->opt.max_pods == 0)
+        ev->opt.max_pods = 3;
+    if (ev->opt.max_containers == 0)
+        ev->opt.max_containers = 2;
+    if (ev->opt.max_events == 0)
+        ev->opt.max_events = 20;
+    if (ev->opt.log_tail_lines <= 0)
+        ev->opt.log_tail_lines = 100;
+    if (ev->opt.log_max_bytes <= 0)
+        ev->opt.log_max_bytes = 16384;
+    if (ev->opt.request_timeout_ms == 0)
+        ev->opt.request_timeout_ms = 10000;
+    if (ev->opt.deadline_ms == 0)
+        ev->opt.deadline_ms = 30000;
+    *out = ev;
+    return TR_OK;
+}
+
+void tr_kube_evidence_free(tr_kube_evidence *ev)
+{
+    if (ev == NULL || ev->closing)
+        return;
+    ev->closing = 1;
+    ev->alive++; /* the cancels below must not free ev under our feet */
+    while (ev->head) {
+        tr_kube_gathering *g = ev->head;
+        tr_kube_evidence_cb cb = g->cb;
+        void *userdata = g->userdata;
+
+        /* Their owners hold handles: tell them, so none is used after this. */
+        tr_kube_gathering_cancel(g);
+        cb(TR_ECANCELLED, NULL, userdata);
+    }
+    ev->alive--;
+    ev_maybe_free(ev);
+}
+
+/* ------------------------------------------------------------ provider */
+
+static int provider_gather(void *userdata, const tr_store_incident *incident,
+                           tr_evidence_done_cb done, void *token, void **handle)
+{
+    tr_kube_gathering *g = NULL;
+    tr_error err = { 0 };
+    int rc;
+
+    *handle = NULL;
+    if (incident->source == NULL || strcmp(incident->source, "kubernetes") != 0)
+        return TR_EINVAL;
+    rc = tr_kube_evidence_gather(userdata, incident, done, token, &g, &err);
+    if (rc != TR_OK)
+        tr_log_debug("kubernetes", "incident %" PRId64 ": no evidence gathered: %s",
+                     incident->id, err.message);
+    *handle = g;
+    return rc;
+}
+
+static void provider_cancel(void *userdata, void *handle)
+{
+    (void)userdata;
+    tr_kube_gathering_cancel(handle);
+}
+
+void tr_kube_evidence_provider(tr_kube_evidence *ev, tr_evidence_provider *out)
+{
+    out->gather = provider_gather;
+    out->cancel = provider_cancel;
+    out->userdata = ev;
+}
