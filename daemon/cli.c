@@ -11,6 +11,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "error.h"
+#include "kube_explain.h"
 #include "log.h"
 #include "tf_cli.h"
 
@@ -246,6 +247,34 @@ static int cmd_client(const char *cmd, int argc, char **argv, const char *allowe
     return status;
 }
 
+static int cmd_explain(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: triaged explain KIND/NAME [-n NS] [-c FILE]\n"
+        "One-shot triage and analysis of one Kubernetes object (pod, deployment,\n"
+        "statefulset, daemonset, replicaset, job, cronjob, node, pvc), using the\n"
+        "config's cluster and LLM settings; no daemon needed. Exit 0 when analysed or\n"
+        "healthy, 1 when the cluster cannot be reached, 2 for an unknown object.\n";
+    tr_config *cfg = NULL;
+    cli_opts opts;
+    int status;
+
+    if ((status = parse_opts("explain", argc, argv, "c n", &opts)) != TR_EXIT_OK)
+        return status;
+    if (opts.help) {
+        fputs(help, stdout);
+        return TR_EXIT_OK;
+    }
+    if (argc - optind != 1)
+        return usage_error("explain", "expects %s", "one KIND/NAME");
+    if ((status = load_config(&cfg, opts.config_path)) != TR_EXIT_OK)
+        return status;
+    tr_log_setup(cfg->daemon.log_level, cfg->daemon.log_format);
+    status = tr_explain_run(cfg, argv[optind], opts.ns, stdout);
+    tr_config_free(cfg);
+    return status;
+}
+
 static int cmd_terraform(int argc, char **argv)
 {
     static const char help[] =
@@ -313,9 +342,7 @@ int tr_cli_main(int argc, char **argv)
                             "usage: triaged reject ID [--reason TEXT] [--server URL] [-c FILE]\n"
                             "Reject the incident's patch.\n");
     else if (strcmp(cmd, "explain") == 0)
-        status = cmd_client(cmd, argc, argv, "c server n", 1,
-                            "usage: triaged explain KIND/NAME [-n NS] [-c FILE]\n"
-                            "One-shot triage and analysis of one Kubernetes object.\n");
+        status = cmd_explain(argc, argv);
     else if (strcmp(cmd, "chat") == 0)
         status = cmd_client(cmd, argc, argv, "c server", 1,
                             "usage: triaged chat ID [--server URL] [-c FILE]\n"

@@ -25,6 +25,7 @@
 #include "health.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "kube_evidence.h"
 #include "kube_watcher.h"
 #include "log.h"
 #include "metrics.h"
@@ -57,6 +58,7 @@ typedef struct daemon_state {
     tr_http_server *server;
     tr_kube_watcher *kube;
     tr_analysis *analysis;
+    tr_kube_evidence *evidence;
     tr_dispatch *dispatch;
     tr_actions actions;
     char *slack_secret;
@@ -144,6 +146,11 @@ static void begin_stop(daemon_state *d, const char *why)
     d->stopping = 1;
     tr_log_info("daemon", "stopping (%s)", why);
     tr_health_set_stopping(d->health);
+    /* The stage uses the evidence gatherer, which uses the watcher's connection. */
+    tr_analysis_close(d->analysis);
+    d->analysis = NULL;
+    tr_kube_evidence_free(d->evidence);
+    d->evidence = NULL;
     tr_kube_watcher_close(d->kube);
     d->kube = NULL;
     /* One extra count so that nothing finishes before every close has begun. */
@@ -321,7 +328,14 @@ static void on_tf_incident(const tr_tf_incident_event *event, void *userdata)
 static int start_analysis(daemon_state *d, tr_error *err)
 {
     static const char *const providers[] = { "openai-compatible", "azure", "rule-based only" };
-    int rc = tr_analysis_new(&d->analysis, &d->loop, d->store, d->http, d->cfg, d->metrics, err);
+    tr_analysis_options options;
+    int rc;
+
+    memset(&options, 0, sizeof(options));
+    if (d->evidence)
+        tr_kube_evidence_provider(d->evidence, &options.evidence);
+    rc = tr_analysis_new_ex(&d->analysis, &d->loop, d->store, d->http, d->cfg, d->metrics,
+                            &options, err);
 
     if (rc != TR_OK)
         return rc == TR_ECONFIG ? rc : tr_error_set(err, rc, "analysis: %s", err->message);
@@ -414,8 +428,17 @@ static int start_kubernetes(daemon_state *d, tr_error *err)
                             "kubernetes.enabled = false");
         return TR_OK;
     }
+    tr_kube_evidence_options evidence_options;
+
     rc = tr_kube_watcher_new(&d->kube, &d->loop, d->cfg, d->store, d->http, d->health,
                              d->metrics, on_kube_incident, d, err);
+    if (rc != TR_OK)
+        return rc;
+    memset(&evidence_options, 0, sizeof(evidence_options));
+    evidence_options.log_tail_lines = d->cfg->triage.log_tail_lines;
+    evidence_options.log_max_bytes = d->cfg->triage.log_max_bytes;
+    rc = tr_kube_evidence_new(&d->evidence, &d->loop, tr_kube_watcher_client(d->kube), d->http,
+                              &evidence_options, err);
     if (rc == TR_OK)
         rc = tr_kube_watcher_start(d->kube);
     return rc;
@@ -457,6 +480,9 @@ static int start(daemon_state *d, tr_error *err)
         return rc;
     if ((rc = tr_actions_slack_secret(d->cfg, &d->slack_secret, err)) != TR_OK)
         return rc;
+    /* Kubernetes first: the analysis stage gathers evidence through its connection. */
+    if ((rc = start_kubernetes(d, err)) != TR_OK)
+        return rc;
     if ((rc = start_analysis(d, err)) != TR_OK)
         return rc;
     if ((rc = prepare_terraform(d, err)) != TR_OK)
@@ -464,8 +490,6 @@ static int start(daemon_state *d, tr_error *err)
     if ((rc = start_server(d, err)) != TR_OK)
         return rc;
     if ((rc = start_terraform_dirs(d, err)) != TR_OK)
-        return rc;
-    if ((rc = start_kubernetes(d, err)) != TR_OK)
         return rc;
     return TR_OK;
 }
