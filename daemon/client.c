@@ -211,6 +211,8 @@ static void print_list(const char *title, const cJSON *items, int numbered)
 static void print_analysis(const cJSON *analysis)
 {
     const cJSON *confidence = cJSON_GetObjectItemCaseSensitive(analysis, "confidence");
+    const char *patch;
+    size_t patch_len;
 
     if (!cJSON_IsObject(analysis))
         return;
@@ -223,11 +225,10 @@ static void print_analysis(const cJSON *analysis)
         printf("  root cause: %s\n", str_field(analysis, "root_cause"));
     print_list("evidence", cJSON_GetObjectItemCaseSensitive(analysis, "evidence"), 0);
     print_list("remediation", cJSON_GetObjectItemCaseSensitive(analysis, "remediation"), 1);
-    if (*str_field(analysis, "patch"))
-        printf("  patch:\n%s%s", str_field(analysis, "patch"),
-               str_field(analysis, "patch")[strlen(str_field(analysis, "patch")) - 1] == '\n'
-                   ? ""
-                   : "\n");
+    patch = str_field(analysis, "patch");
+    patch_len = strlen(patch);
+    if (patch_len > 0)
+        printf("  patch:\n%s%s", patch, patch[patch_len - 1] == '\n' ? "" : "\n");
 }
 
 static int print_incident(const reply *r)

@@ -186,14 +186,14 @@ static void on_reject(tr_http_req *req, void *userdata)
         root = cJSON_ParseWithLength(body, len);
         reason = cJSON_GetObjectItemCaseSensitive(root, "reason");
         if (!cJSON_IsObject(root) || (reason && !cJSON_IsString(reason) && !cJSON_IsNull(reason)) ||
-            (cJSON_IsString(reason) && strlen(reason->valuestring) > REASON_MAX)) {
+            (cJSON_GetStringValue(reason) && strlen(cJSON_GetStringValue(reason)) > REASON_MAX)) {
             cJSON_Delete(root);
             (void)tr_http_respond_error(req, 400, "bad body",
                                         "expected {\"reason\": \"...\"} (at most 4096 bytes)");
             return;
         }
     }
-    rc = tr_actions_decide(ctx, id, 0, "api", cJSON_IsString(reason) ? reason->valuestring : NULL,
+    rc = tr_actions_decide(ctx, id, 0, "api", cJSON_GetStringValue(reason),
                            &err);
     cJSON_Delete(root);
     answer_decision(ctx, req, id, rc, &err);

@@ -143,7 +143,7 @@ int tr_notify_headline(tr_buf *out, const tr_notify_message *msg)
     size_t i;
     int rc;
 
-    for (i = 0; sev[i] && i < sizeof(upper) - 1; i++)
+    for (i = 0; i < sizeof(upper) - 1 && sev[i]; i++)
         upper[i] = (char)(sev[i] >= 'a' && sev[i] <= 'z' ? sev[i] - 32 : sev[i]);
     upper[i] = '\0';
     rc = tr_buf_printf(out, "%s · %s · ", upper, cls);

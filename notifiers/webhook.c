@@ -55,13 +55,18 @@ static int webhook_init(void **state, const tr_notifier_env *env, tr_error *err)
     s->timeout_ms = env->timeout_ms > 0 ? env->timeout_ms : TR_NOTIFY_DEFAULT_TIMEOUT_MS;
     if (cfg->url && *cfg->url) {
         s->url = tr_strdup(cfg->url);
-        if (s->url == NULL)
-            rc = tr_error_set(err, TR_ENOMEM, "out of memory");
+        if (s->url == NULL) {
+            tr_error_set(err, TR_ENOMEM, "out of memory");
+            rc = TR_ENOMEM;
+        }
     } else {
         rc = tr_config_secret_resolve(cfg->url_env, NULL, &s->url, err);
     }
-    if (rc == TR_OK && strncmp(s->url, "https://", 8) != 0 && strncmp(s->url, "http://", 7) != 0)
-        rc = tr_error_set(err, TR_ECONFIG, "the webhook URL is not an http(s) URL");
+    if (rc == TR_OK && (s->url == NULL || (strncmp(s->url, "https://", 8) != 0 &&
+                                           strncmp(s->url, "http://", 7) != 0))) {
+        tr_error_set(err, TR_ECONFIG, "the webhook URL is not an http(s) URL");
+        rc = TR_ECONFIG;
+    }
     if (rc == TR_OK && cfg->hmac_secret_env && *cfg->hmac_secret_env)
         rc = tr_config_secret_resolve(cfg->hmac_secret_env, NULL, &s->secret, err);
     if (rc != TR_OK) {

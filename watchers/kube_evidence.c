@@ -593,11 +593,11 @@ static void order_events(tr_kube_gathering *g)
     int n = cJSON_GetArraySize(events);
     cJSON **items;
 
-    if (n < 2 || (items = tr_calloc((size_t)n, sizeof(*items))) == NULL)
+    if (n < 2 || (items = tr_calloc((size_t)n, sizeof(cJSON *))) == NULL)
         return;
     for (int i = n - 1; i >= 0; i--)
         items[i] = cJSON_DetachItemFromArray(events, i);
-    qsort(items, (size_t)n, sizeof(*items), cmp_event_last);
+    qsort(items, (size_t)n, sizeof(cJSON *), cmp_event_last);
     for (int i = 0; i < n; i++) {
         if ((size_t)(n - i) > g->ev->opt.max_events)
             cJSON_Delete(items[i]);
