@@ -6,6 +6,7 @@
  */
 #include "api.h"
 #include "actions.h"
+#include "analysis.h"
 #include "alloc.h"
 #include "buf.h"
 #include "log.h"
@@ -217,6 +218,26 @@ static void on_incidents(tr_http_req *req, void *userdata)
     tr_api_respond_json(req, 200, root);
 }
 
+/*
+ * ?prompt=1: the exact (redacted) request body that was sent to the LLM for
+ * the latest analysis, so a reviewer sees precisely what left the cluster;
+ * null when the analysis was rule-based (nothing was sent).
+ */
+static void add_prompt(cJSON *root, tr_store *store, int64_t incident_id)
+{
+    tr_store_analysis *a = NULL;
+    tr_error err = { 0 };
+    char *body = NULL;
+
+    if (tr_store_analysis_latest(store, incident_id, &a, &err) == TR_OK &&
+        tr_analysis_request_body(store, a->id, &body, &err) == TR_OK)
+        cJSON_AddStringToObject(root, "prompt", body);
+    else
+        cJSON_AddNullToObject(root, "prompt");
+    tr_free(body);
+    tr_store_analysis_free(a);
+}
+
 static void on_incident(tr_http_req *req, void *userdata)
 {
     tr_api *api = userdata;
@@ -249,6 +270,8 @@ static void on_incident(tr_http_req *req, void *userdata)
         cJSON_AddItemToObject(root, "analysis", analysis);
     else
         cJSON_AddNullToObject(root, "analysis");
+    if (tr_http_req_query(req, "prompt"))
+        add_prompt(root, api->store, id);
     tr_store_incident_free(inc);
     tr_api_respond_json(req, 200, root);
 }

@@ -86,6 +86,7 @@ typedef struct cli_opts {
     const char *reason;
     const char *ns;
     int json;
+    int prompt;
     int help;
 } cli_opts;
 
@@ -103,7 +104,7 @@ static int has_word(const char *list, const char *name)
     return 0;
 }
 
-enum { OPT_SERVER = 256, OPT_STATE, OPT_JSON, OPT_REASON };
+enum { OPT_SERVER = 256, OPT_STATE, OPT_JSON, OPT_REASON, OPT_PROMPT };
 
 static int parse_opts(const char *cmd, int argc, char **argv, const char *allowed,
                       cli_opts *opts)
@@ -113,6 +114,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, const char *allowe
         { "server", required_argument, NULL, OPT_SERVER },
         { "state", required_argument, NULL, OPT_STATE },
         { "json", no_argument, NULL, OPT_JSON },
+        { "prompt", no_argument, NULL, OPT_PROMPT },
         { "reason", required_argument, NULL, OPT_REASON },
         { "namespace", required_argument, NULL, 'n' },
         { "help", no_argument, NULL, 'h' },
@@ -131,6 +133,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, const char *allowe
         case OPT_SERVER: name = "server"; opts->server = optarg; break;
         case OPT_STATE: name = "state"; opts->state = optarg; break;
         case OPT_JSON: name = "json"; opts->json = 1; break;
+        case OPT_PROMPT: name = "prompt"; opts->prompt = 1; break;
         case OPT_REASON: name = "reason"; opts->reason = optarg; break;
         case 'h': opts->help = 1; return TR_EXIT_OK;
         default:
@@ -239,6 +242,7 @@ static int cmd_client(const char *cmd, int argc, char **argv, const char *allowe
     req.reason = opts.reason;
     req.ns = opts.ns;
     req.json = opts.json;
+    req.prompt = opts.prompt;
     /* Without --server the daemon's address and token come from the config. */
     if (opts.server == NULL && (status = load_config(&cfg, opts.config_path)) != TR_EXIT_OK)
         return status;
@@ -330,9 +334,10 @@ int tr_cli_main(int argc, char **argv)
                             "usage: triaged incidents [--state S] [--json] [--server URL] [-c FILE]\n"
                             "List incidents, newest first.\n");
     else if (strcmp(cmd, "show") == 0)
-        status = cmd_client(cmd, argc, argv, "c server json", 1,
-                            "usage: triaged show ID [--json] [--server URL] [-c FILE]\n"
-                            "One incident with its analysis and patch.\n");
+        status = cmd_client(cmd, argc, argv, "c server json prompt", 1,
+                            "usage: triaged show ID [--json] [--prompt] [--server URL] [-c FILE]\n"
+                            "One incident with its analysis and patch. --prompt prints the exact\n"
+                            "(redacted) request sent to the LLM for it, for audit.\n");
     else if (strcmp(cmd, "accept") == 0)
         status = cmd_client(cmd, argc, argv, "c server", 1,
                             "usage: triaged accept ID [--server URL] [-c FILE]\n"

@@ -231,6 +231,20 @@ static void print_analysis(const cJSON *analysis)
         printf("  patch:\n%s%s", patch, patch[patch_len - 1] == '\n' ? "" : "\n");
 }
 
+/* show --prompt: the request body as sent, or why there is none. */
+static int print_prompt(const reply *r)
+{
+    cJSON *root = cJSON_ParseWithLength(r->body.ptr ? r->body.ptr : "", r->body.len);
+    const char *prompt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "prompt"));
+
+    if (prompt)
+        printf("%s\n", prompt);
+    else
+        printf("(no LLM request: the analysis was rule-based, or there is none yet)\n");
+    cJSON_Delete(root);
+    return TR_EXIT_OK;
+}
+
 static int print_incident(const reply *r)
 {
     cJSON *root = cJSON_ParseWithLength(r->body.ptr ? r->body.ptr : "", r->body.len);
@@ -318,7 +332,8 @@ int tr_client_run(const tr_client_request *creq, const tr_config *cfg)
         if (creq->state)
             (void)tr_buf_printf(&path, "?state=%s", creq->state);
     } else if (strcmp(creq->command, "show") == 0) {
-        (void)tr_buf_printf(&path, "/v1/incidents/%s", creq->arg);
+        (void)tr_buf_printf(&path, "/v1/incidents/%s%s", creq->arg,
+                            creq->prompt ? "?prompt=1" : "");
     } else if (decision) {
         (void)tr_buf_printf(&path, "/v1/incidents/%s/%s", creq->arg, creq->command);
         method = TR_HTTP_POST;
@@ -344,6 +359,8 @@ int tr_client_run(const tr_client_request *creq, const tr_config *cfg)
             status = print_incidents(&r);
         else if (decision)
             status = print_decision(creq->command, creq->arg, &r);
+        else if (creq->prompt)
+            status = print_prompt(&r);
         else
             status = print_incident(&r);
     }

@@ -16,6 +16,7 @@ typedef struct tr_client_request {
     const char *reason;   /* --reason */
     const char *ns;       /* -n */
     int json;             /* --json: print the API's JSON as is */
+    int prompt;           /* show --prompt: the request body sent to the LLM */
 } tr_client_request;
 
 /*

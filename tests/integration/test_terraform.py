@@ -169,3 +169,65 @@ def test_terraform_incident_is_analysed_by_rules_without_an_llm():
         assert d.stop()[0] == 0
     finally:
         d.cleanup()
+
+
+FAKE_LLM = r'''
+import http.server, json, sys
+REPLY = {"summary": "variable instance_size fails its validation rule",
+         "root_cause": "db.t3.nano is not an allowed size", "severity": "error",
+         "confidence": 0.8, "evidence": [], "remediation": ["use db.t3.small"], "patch": ""}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"id": "x", "object": "chat.completion", "model": "fake",
+                           "choices": [{"index": 0, "finish_reason": "stop",
+                                        "message": {"role": "assistant",
+                                                    "content": json.dumps(REPLY)}}],
+                           "usage": {"prompt_tokens": 100, "completion_tokens": 20,
+                                     "total_tokens": 120}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'''
+
+
+def test_llm_analysis_and_show_prompt_audit():
+    import subprocess
+    from harness import free_port
+    port = free_port()
+    llm = subprocess.Popen(["python3", "-c", FAKE_LLM, str(port)])
+    d = Daemon(config_text='[daemon]\nstate_dir = "@DIR@/var"\nlisten = "127.0.0.1:@PORT@"\n'
+                           '[llm]\nprovider = "openai"\nbase_url = "http://127.0.0.1:%d/v1"\n'
+                           'model = "fake"\napi_key_env = "TR_IT_LLM_KEY"\n' % port,
+               env={"TR_IT_LLM_KEY": "sk-it-secret-key-0123456789"})
+    try:
+        d.start()
+        log, _ = failing_log("validation")
+        status, _, body = d.request("POST", "/v1/terraform/runs?workspace=llm&operation=apply",
+                                    body=log)
+        incident_id = json.loads(body)["incident_id"]
+        deadline = time.time() + 20
+        shown = None
+        while time.time() < deadline:
+            shown = json.loads(d.request("GET", "/v1/incidents/%d" % incident_id)[2])
+            if shown["incident"]["state"] == "analyzed":
+                break
+            time.sleep(0.3)
+        assert shown["analysis"]["provider"] != "rules", shown["analysis"]
+        assert shown["analysis"]["root_cause"] == "db.t3.nano is not an allowed size", shown
+        res = run_cli("show", str(incident_id), "--prompt", "-c", d.config, env=d.env)
+        assert res.returncode == 0, res
+        sent = json.loads(res.stdout)
+        assert sent["model"] == "fake" and sent["messages"], sent
+        assert "replicas must be at least 1" in res.stdout, res.stdout
+        assert "sk-it-secret-key" not in res.stdout + d.stderr()
+        assert d.stop()[0] == 0
+    finally:
+        llm.kill()
+        llm.wait()
+        d.cleanup()
