@@ -449,6 +449,9 @@ void tr_kube_cache_pod_owner(const tr_kube_cache *cache, const char *ns, const c
         ;
     if (dash1 <= name || !name_segment_ok(dash1 + 1, (size_t)(dash2 - dash1 - 1), 6, 10))
         return;
+    /* Pod names can be longer than owner names (fuzzing found it): no guess then. */
+    if ((size_t)(dash2 - name) >= TR_KUBE_NAME_MAX)
+        return;
     {
         char rs[TR_KUBE_NAME_MAX], hash[16];
         size_t rs_len = (size_t)(dash2 - name), hash_len = (size_t)(dash2 - dash1 - 1);

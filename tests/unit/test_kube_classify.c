@@ -131,6 +131,28 @@ static void assert_health(int healthy, const char *kind, const char *name)
 
 /* ------------------------------------------------------------ pods */
 
+/* Fuzzing found it: a pod name longer than any owner name overflowed the guess. */
+static void test_uncached_pod_with_a_very_long_name_is_its_own_owner(void **state)
+{
+    tr_kube_cache *small = NULL;
+    tr_kube_owner owner;
+    char name[400];
+
+    (void)state;
+    memset(name, 'a', 300);
+    memcpy(name + 300, "-7c9f8b6d5d-x2k4p", 18);
+    assert_int_equal(tr_kube_cache_new(&small, NULL, NULL), 0);
+    tr_kube_cache_pod_owner(small, "shop", name, &owner);
+    /* No Deployment is guessed from a name that cannot be one (ASan checks the rest). */
+    assert_int_equal(owner.inferred, 0);
+    assert_string_not_equal(owner.kind, "Deployment");
+    /* A normal name is still guessed to be a Deployment's pod. */
+    tr_kube_cache_pod_owner(small, "shop", "checkout-7c9f8b6d5d-x2k4p", &owner);
+    assert_string_equal(owner.name, "checkout");
+    assert_int_equal(owner.inferred, 1);
+    tr_kube_cache_free(small);
+}
+
 static void test_crashloop_after_oom_kill_is_oomkilled_of_the_deployment(void **state)
 {
     const tr_kube_finding *f;
@@ -604,6 +626,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_uncached_pod_with_a_very_long_name_is_its_own_owner),
         T(test_crashloop_after_oom_kill_is_oomkilled_of_the_deployment),
         T(test_multicontainer_crashloop_names_the_failing_container),
         T(test_running_pod_oom_killed_recently_is_oomkilled_of_the_daemonset),
