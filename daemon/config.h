@@ -95,6 +95,7 @@ typedef struct tr_config_daemon {
     int64_t max_body_bytes;
     uint64_t header_timeout_ms; /* a client must send its request head within this */
     uint64_t idle_timeout_ms;   /* keep-alive idle and write timeout */
+    char *public_url;           /* "" = no links back to the API in notifications */
 } tr_config_daemon;
 
 typedef struct tr_config_kubernetes {
@@ -105,6 +106,12 @@ typedef struct tr_config_kubernetes {
     char *cluster_name;
     tr_config_strlist namespaces; /* empty = all */
     tr_config_strlist exclude_namespaces;
+    bool leader_election;          /* one active replica through a coordination Lease */
+    uint64_t recovery_hold_ms;     /* healthy this long before an incident resolves */
+    int64_t unhealthy_min_count;   /* probe failures before Unhealthy */
+    int64_t restart_min_count;     /* restarts before a crash counts without BackOff */
+    int64_t image_pull_min_failures;
+    int64_t mount_min_count;       /* FailedMount occurrences */
 } tr_config_kubernetes;
 
 typedef struct tr_config_terraform {

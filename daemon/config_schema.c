@@ -52,6 +52,7 @@ static const cfg_field daemon_fields[] = {
     {I("max_body_bytes", max_body_bytes, 1024, 1073741824.0, 1048576)},
     {D("header_timeout", header_timeout_ms, SECOND_MS, "10s")},
     {D("idle_timeout", idle_timeout_ms, SECOND_MS, "60s")},
+    {S("public_url", public_url, CFG_HTTP, "")},
 };
 #undef ST
 
@@ -63,6 +64,12 @@ static const cfg_field kubernetes_fields[] = {
     {S("cluster_name", cluster_name, CFG_NONEMPTY, "default")},
     {L("namespaces", namespaces, NULL)},
     {L("exclude_namespaces", exclude_namespaces, default_exclude_namespaces)},
+    {B("leader_election", leader_election, 0)},
+    {D("recovery_hold", recovery_hold_ms, 0, "10m")},
+    {I("unhealthy_min_count", unhealthy_min_count, 1, 1000, 3)},
+    {I("restart_min_count", restart_min_count, 1, 1000, 2)},
+    {I("image_pull_min_failures", image_pull_min_failures, 1, 1000, 2)},
+    {I("mount_min_count", mount_min_count, 1, 1000, 2)},
 };
 #undef ST
 

@@ -270,6 +270,12 @@ int tr_kube_watcher_new(tr_kube_watcher **out, uv_loop_t *loop, const tr_config 
     tr_kube_ingest_options_default(&ingest_options);
     ingest_options.cluster = cfg->kubernetes.cluster_name;
     ingest_options.dedup_window_ms = (int64_t)cfg->triage.dedup_window_ms;
+    ingest_options.recovery_hold_ms = (int64_t)cfg->kubernetes.recovery_hold_ms;
+    ingest_options.classify.unhealthy_min_count = (int)cfg->kubernetes.unhealthy_min_count;
+    ingest_options.classify.restart_min_count = (int)cfg->kubernetes.restart_min_count;
+    ingest_options.classify.image_pull_min_failures =
+        (int)cfg->kubernetes.image_pull_min_failures;
+    ingest_options.classify.mount_min_count = (int)cfg->kubernetes.mount_min_count;
     ingest_options.metrics = metrics;
     ingest_options.on_incident = on_ingest_incident;
     ingest_options.userdata = w;

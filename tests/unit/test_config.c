@@ -56,6 +56,13 @@ static void test_config_defaults_match_design(void **state)
     assert_int_equal(cfg->kubernetes.namespaces.count, 0);
     assert_int_equal(cfg->kubernetes.exclude_namespaces.count, 1);
     assert_string_equal(cfg->kubernetes.exclude_namespaces.items[0], "kube-system");
+    assert_false(cfg->kubernetes.leader_election);
+    assert_int_equal(cfg->kubernetes.recovery_hold_ms, 10 * 60 * 1000);
+    assert_int_equal(cfg->kubernetes.unhealthy_min_count, 3);
+    assert_int_equal(cfg->kubernetes.restart_min_count, 2);
+    assert_int_equal(cfg->kubernetes.image_pull_min_failures, 2);
+    assert_int_equal(cfg->kubernetes.mount_min_count, 2);
+    assert_string_equal(cfg->daemon.public_url, "");
     assert_true(cfg->terraform.enabled);
     assert_string_equal(cfg->terraform.job_label, "triaged.io/terraform");
     assert_int_equal(cfg->terraform.rescan_interval_ms, 30000);
