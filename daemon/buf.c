@@ -162,3 +162,20 @@ void tr_buf_dispose(tr_buf *buf)
     buf->len = 0;
     buf->alloc = 0;
 }
+
+int tr_buf_put_escaped(tr_buf *buf, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = TR_OK;
+
+    for (; *s && rc == TR_OK; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~')
+            rc = tr_buf_putc(buf, (char)c);
+        else
+            rc = tr_buf_printf(buf, "%%%c%c", hex[c >> 4], hex[c & 15]);
+    }
+    return rc;
+}

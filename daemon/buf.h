@@ -29,6 +29,8 @@ int tr_buf_put(tr_buf *buf, const void *data, size_t len);
 int tr_buf_puts(tr_buf *buf, const char *s);
 int tr_buf_putc(tr_buf *buf, char c);
 int tr_buf_printf(tr_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s percent-encoded for a URL query value or path segment (RFC 3986 unreserved kept). */
+int tr_buf_put_escaped(tr_buf *buf, const char *s);
 int tr_buf_vprintf(tr_buf *buf, const char *fmt, va_list ap);
 /* Append s as the inside of a JSON string (quotes not included). */
 int tr_buf_put_json_escaped(tr_buf *buf, const char *s, size_t len);

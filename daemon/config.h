@@ -123,6 +123,7 @@ typedef struct tr_config_terraform {
     char *job_label;
     uint64_t rescan_interval_ms;
     uint64_t settle_time_ms;
+    int64_t max_log_bytes; /* largest run log taken over HTTP or read from a Job */
 } tr_config_terraform;
 
 typedef struct tr_config_triage {

@@ -83,6 +83,7 @@ static const cfg_field terraform_fields[] = {
     {S("job_label", job_label, CFG_NONEMPTY, "triaged.io/terraform")},
     {D("rescan_interval", rescan_interval_ms, SECOND_MS, "30s")},
     {D("settle_time", settle_time_ms, 0, "5s")},
+    {I("max_log_bytes", max_log_bytes, 65536, 1073741824.0, 33554432)},
 };
 #undef ST
 

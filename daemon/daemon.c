@@ -344,6 +344,15 @@ static int start_analysis(daemon_state *d, tr_error *err)
     return TR_OK;
 }
 
+/* Shared by every Terraform input, the Kubernetes Jobs that run Terraform included. */
+static void init_tf_ingest(daemon_state *d)
+{
+    d->tf_ingest.store = d->store;
+    d->tf_ingest.dedup_window_ms = (int64_t)d->cfg->triage.dedup_window_ms;
+    d->tf_ingest.on_incident = on_tf_incident;
+    d->tf_ingest.userdata = d;
+}
+
 /* Terraform inputs: HTTP ingest (always, when enabled), webhook, log_dirs. */
 static int prepare_terraform(daemon_state *d, tr_error *err)
 {
@@ -351,10 +360,7 @@ static int prepare_terraform(daemon_state *d, tr_error *err)
     tr_tf_http_options options;
     int rc;
 
-    d->tf_ingest.store = d->store;
-    d->tf_ingest.dedup_window_ms = (int64_t)d->cfg->triage.dedup_window_ms;
-    d->tf_ingest.on_incident = on_tf_incident;
-    d->tf_ingest.userdata = d;
+    init_tf_ingest(d);
     if (!tf->enabled) {
         (void)tr_health_set(d->health, "terraform", TR_HEALTH_DISABLED,
                             "terraform.enabled = false");
@@ -377,6 +383,7 @@ static int prepare_terraform(daemon_state *d, tr_error *err)
     options.api_token = d->api_token;
     options.hmac_key = d->tf_hmac_key;
     options.client = d->http;
+    options.max_log_bytes = (size_t)tf->max_log_bytes;
     options.tfc_token = d->tfc_token;
     options.tfc_base_url = tf->tfc_base_url;
     rc = tr_tf_http_new(&d->tf_http, &options, err);
@@ -434,6 +441,12 @@ static int start_kubernetes(daemon_state *d, tr_error *err)
                              d->metrics, on_kube_incident, d, err);
     if (rc != TR_OK)
         return rc;
+    if (d->cfg->terraform.enabled) {
+        init_tf_ingest(d);
+        rc = tr_kube_watcher_set_terraform(d->kube, &d->tf_ingest, err);
+        if (rc != TR_OK)
+            return rc;
+    }
     memset(&evidence_options, 0, sizeof(evidence_options));
     evidence_options.log_tail_lines = d->cfg->triage.log_tail_lines;
     evidence_options.log_max_bytes = d->cfg->triage.log_max_bytes;

@@ -420,9 +420,15 @@ static int on_headers_complete(http_parser *hp)
         return -1;
     has_body = (hp->flags & F_CHUNKED) != 0 ||
                ((hp->flags & F_CONTENTLENGTH) && hp->content_length > 0);
-    if ((hp->flags & F_CONTENTLENGTH) && hp->content_length > p->limits.max_body_bytes)
+    if (p->limits.body_limit != NULL) {
+        size_t cap = p->limits.body_limit(req->method, tr_http_inbound_path(req),
+                                          p->limits.body_limit_userdata);
+
+        req->body.max_len = cap != 0 ? cap : p->limits.max_body_bytes;
+    }
+    if ((hp->flags & F_CONTENTLENGTH) && hp->content_length > req->body.max_len)
         return fail(p, 413, TR_ETOOBIG, "request body of %llu bytes exceeds %zu",
-                    (unsigned long long)hp->content_length, p->limits.max_body_bytes);
+                    (unsigned long long)hp->content_length, req->body.max_len);
     expect = tr_http_inbound_header(req, "Expect");
     if (expect != NULL && req->minor >= 1) {
         if (strcasecmp(expect, "100-continue") != 0)
@@ -442,7 +448,7 @@ static int on_body(http_parser *hp, const char *at, size_t len)
     rc = tr_buf_put(&p->cur->body, at, len);
     if (rc == TR_ETOOBIG)
         return fail(p, 413, TR_ETOOBIG, "request body exceeds %zu bytes",
-                    p->limits.max_body_bytes);
+                    p->cur->body.max_len);
     if (rc != TR_OK)
         return fail(p, 500, TR_ENOMEM, "out of memory");
     return 0;

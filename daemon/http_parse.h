@@ -40,6 +40,13 @@ typedef struct tr_http_parse_limits {
     size_t max_body_bytes;
     size_t max_headers;
     size_t max_url_bytes;
+    /*
+     * Optional: the body cap of one request, decided once its path is known (0 keeps
+     * max_body_bytes). Lets a route that takes big uploads (Terraform logs) accept more
+     * than the rest of the API.
+     */
+    size_t (*body_limit)(const char *method, const char *path, void *userdata);
+    void *body_limit_userdata;
 } tr_http_parse_limits;
 
 /* Where the parser is inside the current request. */

@@ -53,6 +53,11 @@ struct tr_http_server {
     int listener_open;
     int port;
     tr_http_router router;
+    struct {
+        char *path;
+        size_t max_bytes;
+    } body_limits[TR_HTTP_SERVER_MAX_BODY_LIMITS];
+    size_t body_limit_count;
     conn *conns;          /* every connection whose handles are not yet closed */
     unsigned rejects_open; /* refused sockets whose close is pending */
     int closing;
@@ -659,11 +664,38 @@ static void reject(tr_http_server *srv, uv_tcp_t *tcp)
     uv_close((uv_handle_t *)tcp, on_reject_closed);
 }
 
+static size_t body_limit_of(const char *method, const char *path, void *userdata)
+{
+    const tr_http_server *srv = userdata;
+
+    (void)method;
+    for (size_t i = 0; path != NULL && i < srv->body_limit_count; i++)
+        if (strcmp(srv->body_limits[i].path, path) == 0)
+            return srv->body_limits[i].max_bytes;
+    return 0;
+}
+
+int tr_http_server_body_limit(tr_http_server *srv, const char *path, size_t max_bytes)
+{
+    char *copy;
+
+    if (srv == NULL || path == NULL || max_bytes == 0 ||
+        srv->body_limit_count >= TR_HTTP_SERVER_MAX_BODY_LIMITS)
+        return TR_EINVAL;
+    copy = tr_strdup(path);
+    if (copy == NULL)
+        return TR_ENOMEM;
+    srv->body_limits[srv->body_limit_count].path = copy;
+    srv->body_limits[srv->body_limit_count++].max_bytes = max_bytes;
+    return TR_OK;
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     tr_http_server *srv = listener->data;
     tr_http_parse_limits limits = { srv->opt.max_header_bytes, srv->opt.max_body_bytes,
-                                    srv->opt.max_headers, srv->opt.max_url_bytes };
+                                    srv->opt.max_headers, srv->opt.max_url_bytes,
+                                    body_limit_of, srv };
     struct sockaddr_storage peer;
     int peer_len = sizeof(peer);
     conn *c;
@@ -933,6 +965,8 @@ void tr_http_server_free(tr_http_server *srv)
     if (srv == NULL)
         return;
     tr_http_router_dispose(&srv->router);
+    for (size_t i = 0; i < srv->body_limit_count; i++)
+        tr_free(srv->body_limits[i].path);
     tr_free(srv);
 }
 

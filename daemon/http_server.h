@@ -93,6 +93,14 @@ int tr_http_server_port(const tr_http_server *srv);
 int tr_http_listen_is_loopback(const char *listen);
 
 /*
+ * Requests to exactly this path may carry bodies up to max_bytes instead of
+ * max_body_bytes (bigger or smaller). At most TR_HTTP_SERVER_MAX_BODY_LIMITS
+ * paths (TR_EINVAL beyond, TR_ENOMEM).
+ */
+#define TR_HTTP_SERVER_MAX_BODY_LIMITS 8
+int tr_http_server_body_limit(tr_http_server *srv, const char *path, size_t max_bytes);
+
+/*
  * Route method + pattern to handler. Patterns are '/'-separated segments,
  * literal or {name}: "/v1/incidents/{id}/accept". A {name} matches one
  * non-empty segment, percent-decoded; literal segments win over {name}.

@@ -207,22 +207,6 @@ static int keep(tr_kube_gathering *g, const char *section, cJSON *item)
 
 static void on_request_done(const tr_http_response *resp, void *userdata);
 
-static int put_query_value(tr_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    int rc = TR_OK;
-
-    for (; *s && rc == TR_OK; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~')
-            rc = tr_buf_putc(b, (char)c);
-        else
-            rc = tr_buf_printf(b, "%%%c%c", hex[c >> 4], hex[c & 15]);
-    }
-    return rc;
-}
 
 static void ask(tr_kube_gathering *g, req_kind kind, tr_buf *path, const char *pod,
                 const char *container)
@@ -284,7 +268,7 @@ static void ask_events(tr_kube_gathering *g, const char *kind, const char *name)
                                       g->ns)
                       : tr_buf_puts(&path, "/api/v1/events?fieldSelector=");
     if (rc == TR_OK)
-        rc = put_query_value(&path, tr_buf_cstr(&selector));
+        rc = tr_buf_put_escaped(&path, tr_buf_cstr(&selector));
     if (rc == TR_OK)
         rc = tr_buf_printf(&path, "&limit=%d", EVENTS_LIMIT);
     if (rc == TR_OK)
@@ -306,7 +290,7 @@ static void ask_log(tr_kube_gathering *g, const char *pod, const char *container
 
     rc = tr_buf_printf(&path, "/api/v1/namespaces/%s/pods/%s/log?container=", g->ns, pod);
     if (rc == TR_OK)
-        rc = put_query_value(&path, container);
+        rc = tr_buf_put_escaped(&path, container);
     if (rc == TR_OK)
         rc = tr_buf_printf(&path, "%s&tailLines=%" PRId64 "&limitBytes=%" PRId64,
                            previous ? "&previous=true" : "", o->log_tail_lines,
@@ -459,7 +443,7 @@ static void list_pods(tr_kube_gathering *g, const cJSON *object)
     if (rc == TR_OK && selector.len > 0) {
         rc = tr_buf_printf(&path, "/api/v1/namespaces/%s/pods?labelSelector=", g->ns);
         if (rc == TR_OK)
-            rc = put_query_value(&path, tr_buf_cstr(&selector));
+            rc = tr_buf_put_escaped(&path, tr_buf_cstr(&selector));
         if (rc == TR_OK)
             rc = tr_buf_printf(&path, "&limit=%zu", g->ev->opt.max_pods * 4);
         if (rc == TR_OK)

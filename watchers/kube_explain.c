@@ -260,18 +260,6 @@ static cJSON *get_list(explain *x, const char *path)
     return list;
 }
 
-static void put_query_value(tr_buf *b, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.')
-            (void)tr_buf_putc(b, (char)c);
-        else
-            (void)tr_buf_printf(b, "%%%02X", c);
-    }
-}
 
 static cJSON *list_pods(explain *x, const cJSON *object)
 {
@@ -290,7 +278,7 @@ static cJSON *list_pods(explain *x, const cJSON *object)
     if (selector.len > 0) {
         (void)tr_buf_printf(&path, "/api/v1/namespaces/%s/pods?limit=%d&labelSelector=", x->ns,
                             MAX_PODS);
-        put_query_value(&path, tr_buf_cstr(&selector));
+        (void)tr_buf_put_escaped(&path, tr_buf_cstr(&selector));
         list = get_list(x, tr_buf_cstr(&path));
     }
     tr_buf_dispose(&selector);

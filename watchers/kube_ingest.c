@@ -450,10 +450,14 @@ static int write_observation(tr_kube_ingest *ingest, const tr_kube_finding *f, t
 static int handle_finding(tr_kube_ingest *ingest, const tr_kube_finding *f, const char *resource,
                           const cJSON *object, int64_t now_ms, tr_error *err)
 {
-    owner_state *o = owner_get(ingest, f->namespace, f->owner_kind, f->owner_name);
+    owner_state *o;
     tracker *t;
     int rc, new_pod = 0;
 
+    if (ingest->opt.skip_owner != NULL &&
+        ingest->opt.skip_owner(f->namespace, f->owner_kind, f->owner_name, ingest->opt.userdata))
+        return TR_OK;
+    o = owner_get(ingest, f->namespace, f->owner_kind, f->owner_name);
     ingest->stats.findings++;
     (void)tr_metric_inc(ingest->m_findings, 1, tr_kube_class_name(f->failure_class));
     if (o == NULL) {

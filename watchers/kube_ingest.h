@@ -60,6 +60,10 @@ typedef struct tr_kube_ingest_options {
     tr_kube_cache_options cache;
     tr_metrics *metrics;             /* optional, borrowed */
     tr_kube_incident_cb on_incident; /* optional */
+    /* Optional: 1 when findings of this owner belong to another input (a Terraform Job's
+     * failure is read from its log as a Terraform run: tf_kube.h) and are not incidents
+     * here. */
+    int (*skip_owner)(const char *ns, const char *kind, const char *name, void *userdata);
     void *userdata;
 } tr_kube_ingest_options;
 

@@ -110,22 +110,6 @@ static void on_timer_closed(uv_handle_t *handle)
     maybe_free(r);
 }
 
-static int put_escaped(tr_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    int rc = TR_OK;
-
-    for (; *s && rc == TR_OK; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~')
-            rc = tr_buf_putc(b, (char)c);
-        else if ((rc = tr_buf_putc(b, '%')) == TR_OK && (rc = tr_buf_putc(b, hex[c >> 4])) == 0)
-            rc = tr_buf_putc(b, hex[c & 15]);
-    }
-    return rc;
-}
 
 static void set_health(tr_kube_reflector *r, tr_health_state state, const char *detail)
 {
@@ -423,12 +407,12 @@ static int list_path(tr_kube_reflector *r, tr_buf *path)
     if (rc == TR_OK && r->continue_token) {
         rc = tr_buf_puts(path, "&continue=");
         if (rc == TR_OK)
-            rc = put_escaped(path, r->continue_token);
+            rc = tr_buf_put_escaped(path, r->continue_token);
     } else if (rc == TR_OK && !r->expired) {
         /* "0" the first time (watch cache), then the last version we processed. */
         rc = tr_buf_puts(path, "&resourceVersion=");
         if (rc == TR_OK)
-            rc = put_escaped(path, r->rv ? r->rv : "0");
+            rc = tr_buf_put_escaped(path, r->rv ? r->rv : "0");
     }
     if (rc == TR_OK)
         rc = tr_buf_puts(path, r->selectors);
@@ -446,7 +430,7 @@ static int watch_path(tr_kube_reflector *r, tr_buf *path, unsigned *timeout_s)
     rc = tr_buf_printf(path, "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%u&"
                        "resourceVersion=", r->base_path, *timeout_s);
     if (rc == TR_OK)
-        rc = put_escaped(path, r->rv ? r->rv : "");
+        rc = tr_buf_put_escaped(path, r->rv ? r->rv : "");
     if (rc == TR_OK)
         rc = tr_buf_puts(path, r->selectors);
     return rc;
@@ -694,7 +678,7 @@ static int build_strings(tr_kube_reflector *r, const tr_kube_reflector_options *
     if (rc == TR_OK && ns) {
         rc = tr_buf_puts(&b, "/namespaces/");
         if (rc == TR_OK)
-            rc = put_escaped(&b, ns);
+            rc = tr_buf_put_escaped(&b, ns);
     }
     if (rc == TR_OK)
         rc = tr_buf_printf(&b, "/%s", o->resource);
@@ -712,14 +696,14 @@ static int build_strings(tr_kube_reflector *r, const tr_kube_reflector_options *
         if (rc == TR_OK && fs.len) {
             rc = tr_buf_puts(&b, "&fieldSelector=");
             if (rc == TR_OK)
-                rc = put_escaped(&b, tr_buf_cstr(&fs));
+                rc = tr_buf_put_escaped(&b, tr_buf_cstr(&fs));
         }
         tr_buf_dispose(&fs);
     }
     if (rc == TR_OK && o->label_selector && *o->label_selector) {
         rc = tr_buf_puts(&b, "&labelSelector=");
         if (rc == TR_OK)
-            rc = put_escaped(&b, o->label_selector);
+            rc = tr_buf_put_escaped(&b, o->label_selector);
     }
     if (rc != TR_OK)
         goto fail;

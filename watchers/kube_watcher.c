@@ -8,6 +8,8 @@
  * store makes that idempotent.
  */
 #include "kube_watcher.h"
+
+#include "tf_kube.h"
 #include "alloc.h"
 #include "kube_client.h"
 #include "kube_ingest.h"
@@ -60,10 +62,12 @@ struct tr_kube_watcher {
     uv_loop_t *loop;
     const tr_config *cfg;
     tr_http_client *http;
+    tr_store *store;
     tr_health *health;
     tr_metrics *metrics;
     tr_kube_client *client;
     tr_kube_ingest *ingest;
+    tr_tf_kube *tf_jobs; /* NULL unless Terraform Jobs are read */
     tr_kube_watcher_incident_cb on_incident;
     void *userdata;
     slot slots[SPEC_COUNT];
@@ -126,6 +130,8 @@ static void on_object(tr_kube_event_type type, const cJSON *object, void *userda
 
     if (!namespace_wanted(w, object))
         return;
+    if (w->tf_jobs != NULL && strcmp(s->spec->resource, "jobs") == 0)
+        (void)tr_tf_kube_job(w->tf_jobs, object, type == TR_KUBE_DELETED);
     if (tr_kube_ingest_object(w->ingest, s->spec->resource, tr_kube_event_type_name(type),
                               object, wall_ms(), &err) != TR_OK)
         note_ingest_error(w, s->spec->resource, &err);
@@ -242,6 +248,24 @@ static void on_ingest_incident(int64_t incident_id, int outcome, void *userdata)
         w->on_incident(incident_id, outcome, w->userdata);
 }
 
+static int skip_owner(const char *ns, const char *kind, const char *name, void *userdata)
+{
+    const tr_kube_watcher *w = userdata;
+
+    return tr_tf_kube_owns(w->tf_jobs, ns, kind, name);
+}
+
+int tr_kube_watcher_set_terraform(tr_kube_watcher *w, const tr_tf_ingest *ingest, tr_error *err)
+{
+    tr_tf_kube_options options;
+
+    memset(&options, 0, sizeof(options));
+    options.label = w->cfg->terraform.job_label;
+    options.max_log_bytes = (size_t)w->cfg->terraform.max_log_bytes;
+    return tr_tf_kube_new(&w->tf_jobs, w->client, w->http, w->store,
+                          ingest, &options, err);
+}
+
 int tr_kube_watcher_new(tr_kube_watcher **out, uv_loop_t *loop, const tr_config *cfg,
                         tr_store *store, tr_http_client *http, tr_health *health,
                         tr_metrics *metrics, tr_kube_watcher_incident_cb on_incident,
@@ -259,6 +283,7 @@ int tr_kube_watcher_new(tr_kube_watcher **out, uv_loop_t *loop, const tr_config 
     w->loop = loop;
     w->cfg = cfg;
     w->http = http;
+    w->store = store;
     w->health = health;
     w->metrics = metrics;
     w->on_incident = on_incident;
@@ -278,6 +303,7 @@ int tr_kube_watcher_new(tr_kube_watcher **out, uv_loop_t *loop, const tr_config 
     ingest_options.classify.mount_min_count = (int)cfg->kubernetes.mount_min_count;
     ingest_options.metrics = metrics;
     ingest_options.on_incident = on_ingest_incident;
+    ingest_options.skip_owner = skip_owner;
     ingest_options.userdata = w;
     rc = tr_kube_ingest_new(&w->ingest, store, &ingest_options, wall_ms(), err);
     if (rc != TR_OK) {
@@ -340,6 +366,8 @@ void tr_kube_watcher_close(tr_kube_watcher *w)
         tr_kube_reflector_close(w->slots[i].reflector);
         w->slots[i].reflector = NULL;
     }
+    tr_tf_kube_free(w->tf_jobs);
+    w->tf_jobs = NULL;
     tr_kube_ingest_free(w->ingest);
     w->ingest = NULL;
     tr_kube_client_close(w->client);

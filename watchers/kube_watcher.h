@@ -24,6 +24,7 @@
 #include "kube_client.h"
 #include "metrics.h"
 #include "store.h"
+#include "tf_ingest.h"
 
 typedef struct tr_kube_watcher tr_kube_watcher;
 
@@ -40,6 +41,13 @@ int tr_kube_watcher_new(tr_kube_watcher **out, uv_loop_t *loop, const tr_config 
                         tr_metrics *metrics, tr_kube_watcher_incident_cb on_incident,
                         void *userdata, tr_error *err);
 int tr_kube_watcher_start(tr_kube_watcher *w);
+
+/*
+ * Read the logs of Kubernetes Jobs that run Terraform (`[terraform] job_label`) as
+ * Terraform runs, into ingest (borrowed; outlives the watcher). Call before
+ * tr_kube_watcher_start. See tf_kube.h.
+ */
+int tr_kube_watcher_set_terraform(tr_kube_watcher *w, const tr_tf_ingest *ingest, tr_error *err);
 
 /* Number of reflectors running (for tests and /readyz detail). */
 size_t tr_kube_watcher_reflectors(const tr_kube_watcher *w);

@@ -309,6 +309,9 @@ int tr_tf_http_register(tr_http_server *srv, tr_tf_http *ctx, tr_error *err)
 {
     int rc = tr_http_server_route(srv, "POST", "/v1/terraform/runs", on_runs, ctx);
 
+    /* A run log is routinely bigger than any other request the API takes. */
+    if (rc == 0 && ctx->opt.max_log_bytes > 0)
+        rc = tr_http_server_body_limit(srv, "/v1/terraform/runs", ctx->opt.max_log_bytes);
     if (rc == 0 && ctx->hmac_key)
         rc = tr_http_server_route(srv, "POST", "/hooks/terraform-cloud", on_hook, ctx);
     if (rc != 0)

@@ -36,6 +36,7 @@ typedef struct tr_tf_http_options {
     const char *tfc_token;        /* NULL or "" = no log fetch: run:errored → RunErrored */
     const char *tfc_base_url;     /* NULL = https://app.terraform.io */
     tr_tf_log_options log_options;
+    size_t max_log_bytes;         /* body cap of POST /v1/terraform/runs; 0 = the server's */
 } tr_tf_http_options;
 
 /* Strings in options are copied. Caller frees *out with tr_tf_http_free. */

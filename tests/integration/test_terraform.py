@@ -231,3 +231,35 @@ def test_llm_analysis_and_show_prompt_audit():
         llm.kill()
         llm.wait()
         d.cleanup()
+
+
+def test_run_logs_bigger_than_other_requests_are_taken_up_to_max_log_bytes():
+    d = Daemon()
+    try:
+        d.start()
+        # 5 MB of ordinary output before the failure: over [daemon] max_body_bytes (1 MiB),
+        # under [terraform] max_log_bytes (32 MiB).
+        noise = b"".join(b'{"@level":"info","@message":"module.db: Refreshing state... %d",'
+                         b'"type":"log"}\n' % i for i in range(70000))
+        assert len(noise) > 5 * 1000 * 1000
+        status, _, body = d.request("POST", "/v1/terraform/runs?workspace=big&operation=apply",
+                                    body=noise + fixture_log("module"), timeout=60)
+        assert status == 202, (status, body)
+        assert json.loads(body)["incident_id"] > 0, body
+        # The rest of the API keeps its own cap.
+        status, _, body = d.request("POST", "/v1/incidents/1/reject",
+                                    body=b"x" * (2 * 1024 * 1024),
+                                    headers={"Content-Type": "application/json"})
+        assert status == 413, (status, body)
+        assert d.stop()[0] == 0
+    finally:
+        d.cleanup()
+    d = Daemon(extra='[terraform]\nmax_log_bytes = 65536\n')
+    try:
+        d.start()
+        status, _, body = d.request("POST", "/v1/terraform/runs?workspace=big",
+                                    body=b"x" * 70000)
+        assert status == 413 and "exceeds 65536" in json.loads(body)["detail"], (status, body)
+        assert d.stop()[0] == 0
+    finally:
+        d.cleanup()

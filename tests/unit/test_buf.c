@@ -70,6 +70,16 @@ static void test_error_prefix_and_truncation(void **state)
     assert_string_equal(tr_strerror(TR_ENOMEM), "out of memory");
 }
 
+static void test_buf_put_escaped_keeps_unreserved_and_encodes_the_rest(void **state)
+{
+    tr_buf b = TR_BUF_INIT(0);
+
+    (void)state;
+    assert_int_equal(tr_buf_put_escaped(&b, "job-name=tf apply/1~ü&x"), TR_OK);
+    assert_string_equal(tr_buf_cstr(&b), "job-name%3Dtf%20apply%2F1~%C3%BC%26x");
+    tr_buf_dispose(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -78,6 +88,7 @@ int main(void)
         cmocka_unit_test(test_buf_json_escape),
         cmocka_unit_test(test_buf_survives_allocation_failure),
         cmocka_unit_test(test_error_prefix_and_truncation),
+        cmocka_unit_test(test_buf_put_escaped_keeps_unreserved_and_encodes_the_rest),
     };
     TR_RUN_TESTS("buf", tests);
 }

@@ -67,6 +67,7 @@ static void test_config_defaults_match_design(void **state)
     assert_string_equal(cfg->terraform.job_label, "triaged.io/terraform");
     assert_int_equal(cfg->terraform.rescan_interval_ms, 30000);
     assert_int_equal(cfg->terraform.settle_time_ms, 5000);
+    assert_int_equal(cfg->terraform.max_log_bytes, 33554432);
     assert_int_equal(cfg->triage.log_tail_lines, 200);
     assert_int_equal(cfg->triage.log_max_bytes, 65536);
     assert_int_equal(cfg->triage.token_budget, 6000);
