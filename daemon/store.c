@@ -179,6 +179,9 @@ static const store_migration migrations[] = {
 static const char sql_begin[] = "BEGIN IMMEDIATE";
 static const char sql_commit[] = "COMMIT";
 static const char sql_rollback[] = "ROLLBACK";
+static const char sql_savepoint[] = "SAVEPOINT tr_batch_step";
+static const char sql_release[] = "RELEASE tr_batch_step";
+static const char sql_rollback_to[] = "ROLLBACK TO tr_batch_step";
 static const char sql_user_version[] = "PRAGMA user_version";
 
 int tr_store_schema_version(void)
@@ -347,6 +350,24 @@ static void rollback(tr_store *store)
 
 int store_begin(tr_store *store, tr_error *err)
 {
+    int rc;
+
+    if (store->batch) {
+        if (store->batch_tx && sqlite3_get_autocommit(store->db)) {
+            /* SQLite ended the batch's transaction by itself (an I/O error): what the
+             * batch wrote is lost; its commit says so. */
+            store->batch_failed = 1;
+            store->batch_tx = 0;
+        }
+        /* Begun at the first write, so a burst that changes nothing costs nothing. */
+        if (!store->batch_tx) {
+            rc = run_cached(store, sql_begin, err);
+            if (rc != TR_OK)
+                return rc;
+            store->batch_tx = 1;
+        }
+        return run_cached(store, sql_savepoint, err);
+    }
     if (!sqlite3_get_autocommit(store->db)) {
         /* A transaction left open by a failed rollback: end it rather than nest. */
         tr_log_warn("store", "transaction still open before begin; rolling back");
@@ -357,12 +378,61 @@ int store_begin(tr_store *store, tr_error *err)
 
 int store_finish(tr_store *store, int rc, tr_error *err)
 {
+    if (store->batch) {
+        /* One step of a batch: kept or undone alone; the batch commits it later. */
+        if (rc == TR_OK && run_cached(store, sql_release, err) == TR_OK)
+            return TR_OK;
+        if (rc == TR_OK)
+            rc = err && err->code ? err->code : TR_EIO;
+        if (sqlite3_get_autocommit(store->db) ||
+            run_cached(store, sql_rollback_to, NULL) != TR_OK ||
+            run_cached(store, sql_release, NULL) != TR_OK) {
+            tr_log_error("store", "a batched step could not be undone: the batch is dropped");
+            store->batch_failed = 1;
+        }
+        return rc;
+    }
     if (rc == TR_OK) {
         rc = run_cached(store, sql_commit, err);
         if (rc == TR_OK)
             return TR_OK;
     }
     rollback(store);
+    return rc;
+}
+
+int tr_store_batch_begin(tr_store *store, tr_error *err)
+{
+    if (store->batch)
+        return tr_error_set(err, TR_EINVAL, "store: batches do not nest");
+    store->batch = 1;
+    store->batch_tx = 0;
+    store->batch_failed = 0;
+    return TR_OK;
+}
+
+int tr_store_batch_commit(tr_store *store, tr_error *err)
+{
+    int rc = TR_OK, failed = store->batch_failed;
+
+    if (!store->batch)
+        return tr_error_set(err, TR_EINVAL, "store: no batch to commit");
+    store->batch = 0;
+    store->batch_failed = 0;
+    if (store->batch_tx && sqlite3_get_autocommit(store->db))
+        failed = 1;
+    if (store->batch_tx) {
+        if (failed) {
+            rollback(store);
+        } else {
+            rc = run_cached(store, sql_commit, err);
+            if (rc != TR_OK)
+                rollback(store);
+        }
+    }
+    store->batch_tx = 0;
+    if (failed && rc == TR_OK)
+        rc = tr_error_set(err, TR_EIO, "store: a batch was lost after a failed step");
     return rc;
 }
 

@@ -55,6 +55,19 @@ int tr_store_open(tr_store **out, const char *path, tr_error *err);
 /* Finalise every statement and close the database. Accepts NULL. */
 void tr_store_close(tr_store *store);
 
+/*
+ * Batches: many state changes, one commit (one fsync). Between begin and
+ * commit every store call runs as a savepoint of one transaction: a failing
+ * call is undone alone and reports its error as usual; the others become
+ * durable together at tr_store_batch_commit. Callers must not let anything
+ * leave the process (a delivery, an answer) for a change of the batch before
+ * the commit returned 0; a commit error means the whole batch is lost.
+ * Batches do not nest. Used by the Kubernetes watcher to write a burst of
+ * watch events (one read from the stream, one page of a list) at once.
+ */
+int tr_store_batch_begin(tr_store *store, tr_error *err);
+int tr_store_batch_commit(tr_store *store, tr_error *err);
+
 /* Schema version this build writes (the database's PRAGMA user_version). */
 int tr_store_schema_version(void);
 

@@ -30,6 +30,9 @@ struct tr_store {
     sqlite3 *db;
     store_cached stmts[STORE_STMT_CACHE_MAX];
     size_t stmt_count;
+    int batch;        /* inside tr_store_batch_begin: transactions are savepoints */
+    int batch_tx;     /* the batch's transaction is open (begun at its first write) */
+    int batch_failed; /* a step of the batch failed beyond its savepoint */
 };
 
 /* Map a SQLite result to a TR_E* code and record "store: what: sqlite message". */

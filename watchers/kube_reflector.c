@@ -302,6 +302,12 @@ static void deliver_items(tr_kube_reflector *r, cJSON *root)
     }
 }
 
+static void burst(tr_kube_reflector *r, int begin)
+{
+    if (r->cb.on_burst)
+        r->cb.on_burst(begin, r->opt.userdata);
+}
+
 static void list_page_ok(tr_kube_reflector *r, const tr_http_response *resp)
 {
     cJSON *root = cJSON_ParseWithLength(resp->body, resp->body_len);
@@ -320,7 +326,9 @@ static void list_page_ok(tr_kube_reflector *r, const tr_http_response *resp)
         r->sync_open = 1;
         r->sync_items = 0;
     }
+    burst(r, 1);
     deliver_items(r, root);
+    burst(r, 0);
     if (r->closing) {
         cJSON_Delete(root);
         return;
@@ -503,7 +511,9 @@ static int on_watch_data(tr_http_call *call, const char *data, size_t len, void 
         (void)tr_buf_put(&r->error_body, data, len < room ? len : room);
         return 0;
     }
+    burst(r, 1);
     rc = tr_kube_stream_feed(&r->stream, data, len, on_watch_event, r, &err);
+    burst(r, 0);
     if (rc == TR_OK || r->stream_failed)
         return rc == TR_OK ? 0 : 1;
     stream_stop(r, STEP_WATCH, 1, err.message);

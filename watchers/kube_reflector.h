@@ -53,6 +53,12 @@ typedef struct tr_kube_reflector_callbacks {
     void (*on_sync_begin)(void *userdata);
     void (*on_object)(tr_kube_event_type type, const cJSON *object, void *userdata);
     void (*on_sync_end)(void *userdata);
+    /*
+     * Optional: begin = 1 before the objects of one list page or one read of the watch
+     * stream are delivered, begin = 0 after (always paired, also when the consumer closed
+     * the reflector in between), so the consumer can write them in one store batch.
+     */
+    void (*on_burst)(int begin, void *userdata);
 } tr_kube_reflector_callbacks;
 
 typedef struct tr_kube_reflector_options {

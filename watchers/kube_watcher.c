@@ -48,6 +48,7 @@ static const resource_spec specs[] = {
       0, 1 },
     { "helm.toolkit.fluxcd.io", { "v2", "v2beta2", "v2beta1" }, "helmreleases", NULL, 0, 1 },
 };
+#define DEFERRED_MAX 512
 #define SPEC_COUNT (sizeof(specs) / sizeof(specs[0]))
 
 typedef struct slot {
@@ -74,8 +75,20 @@ struct tr_kube_watcher {
     uv_timer_t tick;
     int started_reflectors;
     int closing;
+    /* A burst of watch events is one store batch (one fsync); the incidents it opened are
+     * announced once it is committed. */
+    int burst_depth;
+    int batch_open;
+    size_t deferred_count;
+    struct {
+        int64_t incident_id;
+        int outcome;
+    } deferred[DEFERRED_MAX];
     unsigned long ingest_errors;
 };
+
+static void burst(tr_kube_watcher *w, int begin);
+static void note_ingest_error(tr_kube_watcher *w, const char *resource, const tr_error *err);
 
 static int64_t wall_ms(void)
 {
@@ -105,6 +118,40 @@ static int namespace_wanted(const tr_kube_watcher *w, const cJSON *object)
         if (strcmp(only->items[i], name) == 0)
             return 1;
     return 0;
+}
+
+static void burst(tr_kube_watcher *w, int begin)
+{
+    tr_error err = { 0 };
+    size_t i, n;
+
+    if (begin) {
+        if (w->burst_depth++ == 0 && !w->closing) {
+            if (tr_store_batch_begin(w->store, &err) == TR_OK)
+                w->batch_open = 1;
+            else
+                note_ingest_error(w, "batch", &err);
+        }
+        return;
+    }
+    if (w->burst_depth == 0 || --w->burst_depth > 0 || !w->batch_open)
+        return;
+    w->batch_open = 0;
+    if (tr_store_batch_commit(w->store, &err) != TR_OK)
+        note_ingest_error(w, "batch", &err);
+    /* Callbacks may start a new burst (they do not today); take the list first. */
+    n = w->deferred_count;
+    w->deferred_count = 0;
+    for (i = 0; i < n; i++)
+        if (w->on_incident)
+            w->on_incident(w->deferred[i].incident_id, w->deferred[i].outcome, w->userdata);
+}
+
+static void on_burst(int begin, void *userdata)
+{
+    slot *s = userdata;
+
+    burst(s->watcher, begin);
 }
 
 static void on_sync_begin(void *userdata)
@@ -142,9 +189,11 @@ static void on_sync_end(void *userdata)
     slot *s = userdata;
     tr_error err = { 0 };
 
+    burst(s->watcher, 1);
     if (tr_kube_ingest_sync_end(s->watcher->ingest, s->spec->resource, wall_ms(), &err) !=
         TR_OK)
         note_ingest_error(s->watcher, s->spec->resource, &err);
+    burst(s->watcher, 0);
 }
 
 static void start_reflector(slot *s)
@@ -169,6 +218,7 @@ static void start_reflector(slot *s)
     options.callbacks.on_sync_begin = on_sync_begin;
     options.callbacks.on_object = on_object;
     options.callbacks.on_sync_end = on_sync_end;
+    options.callbacks.on_burst = on_burst;
     options.userdata = s;
     rc = tr_kube_reflector_new(&s->reflector, w->loop, w->client, w->http, &options, &err);
     if (rc == TR_OK)
@@ -236,14 +286,21 @@ static void on_tick(uv_timer_t *timer)
     tr_kube_watcher *w = timer->data;
     tr_error err = { 0 };
 
+    burst(w, 1);
     if (tr_kube_ingest_tick(w->ingest, wall_ms(), &err) != TR_OK)
         note_ingest_error(w, "resolution check", &err);
+    burst(w, 0);
 }
 
 static void on_ingest_incident(int64_t incident_id, int outcome, void *userdata)
 {
     tr_kube_watcher *w = userdata;
 
+    if (w->batch_open && w->deferred_count < DEFERRED_MAX) {
+        w->deferred[w->deferred_count].incident_id = incident_id;
+        w->deferred[w->deferred_count++].outcome = outcome;
+        return;
+    }
     if (w->on_incident)
         w->on_incident(incident_id, outcome, w->userdata);
 }
@@ -358,6 +415,11 @@ void tr_kube_watcher_close(tr_kube_watcher *w)
 
     if (w == NULL || w->closing)
         return;
+    if (w->batch_open) {
+        /* Closed from inside a burst: keep what it wrote. */
+        w->burst_depth = 1;
+        burst(w, 0);
+    }
     w->closing = 1;
     /* Reflectors first: no ingest callback runs after their close returns. */
     for (i = 0; i < SPEC_COUNT; i++) {

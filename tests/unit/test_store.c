@@ -678,6 +678,47 @@ static void test_store_rejects_oversized_and_missing_input(void **state)
     tr_store_close(store);
 }
 
+static void test_store_batch_commits_its_steps_together_and_undoes_a_failed_one(void **state)
+{
+    tr_store_transition merge = { .to = TR_INCIDENT_PR_MERGED, .event = "pr.merged" };
+    tr_store *store;
+    tr_error err = { 0 };
+    int64_t a, b;
+
+    (void)state;
+    store = open_ok(fx.path);
+    assert_int_equal(tr_store_outbox_register_sink(store, "slack", T0, NULL), TR_OK);
+    /* A burst that writes nothing commits nothing. */
+    assert_int_equal(tr_store_batch_begin(store, &err), TR_OK);
+    assert_int_equal(tr_store_batch_begin(store, &err), TR_EINVAL);
+    assert_int_equal(tr_store_batch_commit(store, &err), TR_OK);
+    assert_int_equal(tr_store_batch_commit(store, &err), TR_EINVAL);
+
+    assert_int_equal(tr_store_batch_begin(store, &err), TR_OK);
+    a = observe_ok(store, "fp-a", T0, TR_OBS_CREATED);
+    b = observe_ok(store, "fp-b", T0 + 1, TR_OBS_CREATED);
+    /* Not durable yet: another connection does not see the batch. */
+    assert_int_equal(raw_int(fx.path, "SELECT COUNT(*) FROM incidents"), 0);
+    /* A failing step is undone alone and reports its error as usual. */
+    assert_int_equal(tr_store_incident_transition(store, a, &merge, T0 + 5, &err),
+                     TR_ECONFLICT);
+    assert_int_equal(observe_ok(store, "fp-a", T0 + 2, TR_OBS_UPDATED), a);
+    assert_int_equal(tr_store_batch_commit(store, &err), TR_OK);
+    assert_int_equal(raw_int(fx.path, "SELECT COUNT(*) FROM incidents"), 2);
+    assert_int_equal(raw_int(fx.path, "SELECT COUNT(*) FROM incidents WHERE state = 'open'"),
+                     2);
+    assert_int_equal(pending_for(store, "slack"), 2);
+    assert_true(b > a);
+    tr_store_close(store);
+
+    /* A batch never committed (the process died) leaves nothing behind. */
+    store = open_ok(fx.path);
+    assert_int_equal(tr_store_batch_begin(store, &err), TR_OK);
+    (void)observe_ok(store, "fp-c", T0 + 10, TR_OBS_CREATED);
+    tr_store_close(store);
+    assert_int_equal(raw_int(fx.path, "SELECT COUNT(*) FROM incidents"), 2);
+}
+
 /* ------------------------------------------------------------ outbox */
 
 static void test_store_outbox_per_sink_delivery_backoff_and_dead_letter(void **state)
@@ -923,6 +964,7 @@ int main(void)
         STORE_TEST(test_store_lists_newest_first_with_paging_and_filters),
         STORE_TEST(test_store_pipeline_records_round_trip),
         STORE_TEST(test_store_rejects_oversized_and_missing_input),
+        STORE_TEST(test_store_batch_commits_its_steps_together_and_undoes_a_failed_one),
         STORE_TEST(test_store_outbox_per_sink_delivery_backoff_and_dead_letter),
         STORE_TEST(test_store_outbox_delivers_exactly_once_across_crashes),
         STORE_TEST(test_store_new_sink_sees_only_later_messages_and_prune),
