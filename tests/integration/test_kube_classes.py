@@ -400,3 +400,289 @@ def test_node_not_ready_is_an_incident_of_the_node():
             assert facts["since"] >= since, facts
         finally:
             delete_node(c, node)
+
+
+# ---------------------------------------------------------------- GitOps controllers' status
+
+GITOPS_CRDS = [("argoproj.io", "applications", "Application", "v1alpha1"),
+               ("kustomize.toolkit.fluxcd.io", "kustomizations", "Kustomization", "v1"),
+               ("helm.toolkit.fluxcd.io", "helmreleases", "HelmRelease", "v2")]
+
+
+def wait_until(what, predicate, timeout=30):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out waiting for " + what
+        time.sleep(0.3)
+
+
+def crd_path(group, plural):
+    return "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/%s.%s" % (plural, group)
+
+
+def install_gitops_crds(c):
+    """Minimal CRDs with the real groups and versions (the daemon discovers them at start)."""
+    for group, plural, kind, version in GITOPS_CRDS:
+        c.api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "%s.%s" % (plural, group)},
+            "spec": {"group": group, "scope": "Namespaced",
+                     "names": {"plural": plural, "singular": kind.lower(), "kind": kind,
+                               "listKind": kind + "List"},
+                     "versions": [{"name": version, "served": True, "storage": True,
+                                   "subresources": {"status": {}},
+                                   "schema": {"openAPIV3Schema": {
+                                       "type": "object",
+                                       "x-kubernetes-preserve-unknown-fields": True}}}]}})
+
+    def established(group, plural):
+        conds = c.api("GET", crd_path(group, plural)).get("status", {}).get("conditions", [])
+        return any(x["type"] == "Established" and x["status"] == "True" for x in conds)
+    for group, plural, _, version in GITOPS_CRDS:
+        wait_until(plural + " established", lambda: established(group, plural))
+        wait_until(plural + " served", lambda: any(
+            r["name"] == plural
+            for r in c.api("GET", "/apis/%s/%s" % (group, version))["resources"]))
+
+
+def remove_gitops_crds(c):
+    """Other modules expect a cluster without Argo CD or Flux (discovery skips them)."""
+    for group, plural, _, _ in GITOPS_CRDS:
+        try:
+            c.api("DELETE", crd_path(group, plural))
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise
+
+    def gone(group, plural):
+        try:
+            c.api("GET", crd_path(group, plural))
+            return False
+        except urllib.error.HTTPError as e:
+            return e.code == 404
+    for group, plural, _, _ in GITOPS_CRDS:
+        wait_until(plural + " CRD deleted", lambda: gone(group, plural), timeout=60)
+
+
+def gitops_object(c, ns, group, version, plural, kind, name, spec, status):
+    base = "/apis/%s/%s/namespaces/%s/%s" % (group, version, ns, plural)
+    c.api("POST", base, {"apiVersion": "%s/%s" % (group, version), "kind": kind,
+                         "metadata": {"name": name}, "spec": spec})
+    c.api("PATCH", "%s/%s/status" % (base, name), {"status": status}, MERGE)
+
+
+def test_argo_cd_and_flux_failures_are_incidents_of_their_objects():
+    ns = "cls-gitops"
+    c = setup(ns)
+    install_gitops_crds(c)
+    try:
+        with daemon_on(ns) as (c, d):
+            source = {"repoURL": "https://git.example/acme/deploy.git", "path": "apps/storefront",
+                      "targetRevision": "main"}
+            sync_error = ('one or more objects failed to apply, reason: Deployment.apps '
+                          '"storefront" is invalid: spec.template.spec.containers[0].image: '
+                          'Required value')
+            gitops_object(c, ns, "argoproj.io", "v1alpha1", "applications", "Application",
+                          "storefront", {"project": "default", "source": source}, {
+                              "sync": {"status": "OutOfSync", "revision": "4f1c2e9"},
+                              "health": {"status": "Missing"},
+                              "operationState": {
+                                  "phase": "Failed", "message": sync_error,
+                                  "startedAt": now_ts(-10), "finishedAt": now_ts(),
+                                  "syncResult": {"revision": "4f1c2e9"}}})
+            gitops_object(c, ns, "argoproj.io", "v1alpha1", "applications", "Application",
+                          "payments", {"project": "default", "source": dict(
+                              source, path="apps/payments")}, {
+                              "sync": {"status": "Synced", "revision": "4f1c2e9"},
+                              "health": {"status": "Degraded", "message":
+                                         'Deployment "payments" exceeded its progress deadline'}})
+            build_error = ("kustomize build failed: accumulating resources: accumulation err="
+                           "'accumulating resources from './redis': no such file or directory'")
+            gitops_object(c, ns, "kustomize.toolkit.fluxcd.io", "v1", "kustomizations",
+                          "Kustomization", "apps", {
+                              "interval": "10m", "path": "./apps", "prune": True,
+                              "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}, {
+                              "lastAttemptedRevision": "main@sha1:4f1c2e9",
+                              "conditions": [{"type": "Ready", "status": "False",
+                                              "reason": "BuildFailed", "message": build_error,
+                                              "lastTransitionTime": now_ts()}]})
+            install_error = ("Helm install failed for release cls-gitops/redis with chart "
+                             "redis@18.1.0: context deadline exceeded")
+            gitops_object(c, ns, "helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease",
+                          "redis", {"interval": "5m", "chart": {"spec": {
+                              "chart": "redis", "version": "18.1.0", "sourceRef": {
+                                  "kind": "HelmRepository", "name": "bitnami",
+                                  "namespace": "flux-system"}}}}, {
+                              "conditions": [{"type": "Ready", "status": "False",
+                                              "reason": "InstallFailed",
+                                              "message": install_error,
+                                              "lastTransitionTime": now_ts()}]})
+            found = expect_incidents(d, ns, [
+                ("Application", "storefront", "ArgoSyncFailed"),
+                ("Application", "payments", "ArgoDegraded"),
+                ("Kustomization", "apps", "FluxNotReady"),
+                ("HelmRelease", "redis", "FluxNotReady")])
+            facts = found[("Application", "storefront", "ArgoSyncFailed")]["facts"]
+            assert facts["message"] == sync_error and facts["sync_status"] == "OutOfSync", facts
+            assert facts["repo_url"] == source["repoURL"] and facts["revision"] == "4f1c2e9", facts
+            assert facts["path"] == "apps/storefront" and facts["app"] == "storefront", facts
+            facts = found[("Application", "payments", "ArgoDegraded")]["facts"]
+            assert facts["health_status"] == "Degraded" and facts["sync_status"] == "Synced", facts
+            assert "progress deadline" in facts["message"], facts
+            facts = found[("Kustomization", "apps", "FluxNotReady")]["facts"]
+            assert facts["reason"] == "BuildFailed" and facts["message"] == build_error, facts
+            assert facts["revision"] == "main@sha1:4f1c2e9", facts
+            assert facts["source"] == "GitRepository/%s/flux-system" % ns, facts
+            facts = found[("HelmRelease", "redis", "FluxNotReady")]["facts"]
+            assert facts["reason"] == "InstallFailed" and facts["message"] == install_error, facts
+            assert facts["source"] == "HelmRepository/flux-system/bitnami", facts
+    finally:
+        remove_gitops_crds(c)
+
+
+# ---------------------------------------------------------------- storm, noise, recovery, restart
+
+def play_kubelet_crashloop(c, ns, pod, restarts=4):
+    """A container that exits 1 and is now backing off, with the kubelet's BackOff event."""
+    name = pod["metadata"]["name"]
+    pod_status(c, ns, name, {"phase": "Running", "containerStatuses": [waiting(
+        "app", "CrashLoopBackOff", "back-off 1m20s restarting failed container=app pod=" + name,
+        pod["spec"]["containers"][0]["image"], restarts, terminated(1, "Error"))]})
+    post_event(c, ns, "Pod", name, "BackOff", "Back-off restarting failed container",
+               count=restarts, container="app")
+
+
+def play_kubelet_ready(c, ns, pod, restarts=0, last=None):
+    """The container running and Ready (last: its previous termination, if any)."""
+    status = {"name": "app", "ready": True, "started": True, "restartCount": restarts,
+              "image": pod["spec"]["containers"][0]["image"], "imageID": "",
+              "state": {"running": {"startedAt": now_ts(-5)}}}
+    if last:
+        status["lastState"] = {"terminated": last}
+    pod_status(c, ns, pod["metadata"]["name"], {
+        "phase": "Running", "containerStatuses": [status],
+        "conditions": [{"type": t, "status": "True", "lastTransitionTime": now_ts()}
+                       for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")]})
+
+
+def test_storm_of_30_crashlooping_replicas_is_one_incident_whose_pods_grow():
+    ns = "cls-storm"
+    with daemon_on(ns) as (c, d):
+        create_deployment(c, ns, "cart", 30)
+        pods = pods_of(c, ns, "cart", 30, timeout=60)
+        for pod in pods:
+            play_kubelet_crashloop(c, ns, pod)
+        key = ("Deployment", "cart", "CrashLoopBackOff")
+        inc = expect_incidents(d, ns, [key])[key]
+        assert inc["facts"]["exit_code"] == 1 and inc["facts"]["reason"] == "Error", inc
+        assert inc["facts"]["container"] == "app", inc
+        # Pods join in memory and are written at most every 30 s (min_update_interval).
+        names = {p["metadata"]["name"] for p in pods}
+        deadline = time.time() + 60
+        while True:
+            inc = incident_detail(d, inc["id"])
+            if inc["facts"].get("pod_count") == 30:
+                break
+            assert time.time() < deadline, inc
+            time.sleep(1)
+        assert len(inc["facts"]["pods"]) == 20 and set(inc["facts"]["pods"]) <= names, inc
+        assert inc["observations"] >= 2, inc
+        assert len(incidents(d, ns)) == 1, incidents(d, ns)
+
+
+def test_noise_opens_no_incident():
+    ns, sentinel = "cls-quiet", "cls-quiet-sentinel"
+    with daemon_on(ns) as (c, d):
+        c.ensure_namespace(sentinel)
+        create_deployment(c, ns, "steady", 2)
+        restarted, starting = pods_of(c, ns, "steady", 2)
+        for pod in (restarted, starting):
+            name = pod["metadata"]["name"]
+            for reason, message in (("Scheduled", "Successfully assigned %s/%s to node-a"
+                                     % (ns, name)),
+                                    ("Pulled", 'Container image "%s" already present on machine'
+                                     % pod["spec"]["containers"][0]["image"]),
+                                    ("Created", "Created container app"),
+                                    ("Started", "Started container app")):
+                post_event(c, ns, "Pod", name, reason, message, type_="Normal", container="app")
+        # One restart, Ready again; one failed liveness probe.
+        play_kubelet_ready(c, ns, restarted, 1, terminated(1, "Error", 20))
+        post_event(c, ns, "Pod", restarted["metadata"]["name"], "Unhealthy",
+                   "Liveness probe failed: Get \"http://10.0.0.7:8080/healthz\": context "
+                   "deadline exceeded", container="app")
+        # Pending for a moment (image being pulled), then running.
+        pod_status(c, ns, starting["metadata"]["name"], {
+            "phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}],
+            "containerStatuses": [waiting("app", "ContainerCreating", "",
+                                          starting["spec"]["containers"][0]["image"])]})
+        time.sleep(1)
+        play_kubelet_ready(c, ns, starting)
+        # Sentinels after the noise, on the same watches (pods, events): once the daemon
+        # has their incidents it has seen everything before them.
+        for name in ("canary", "canary-probe"):
+            c.create_pod(sentinel, name)
+        play_kubelet_crashloop(c, sentinel, c.api(
+            "GET", "/api/v1/namespaces/%s/pods/canary" % sentinel))
+        event = post_event(c, sentinel, "Pod", "canary-probe", "Unhealthy",
+                           "Readiness probe failed: connection refused", container="app")
+        bump_event(c, sentinel, event, 3)
+        expect_incidents(d, sentinel, [("Pod", "canary", "CrashLoopBackOff"),
+                                       ("Pod", "canary-probe", "Unhealthy")], settle=0)
+        assert incidents(d, ns) == [], incidents(d, ns)
+
+
+def test_recovered_workload_and_node_resolve_by_themselves():
+    if not recovery_hold_configurable():
+        from harness import SkipTest
+        raise SkipTest("needs [kubernetes] recovery_hold (the hold is 10 min, not configurable)")
+    ns, node = "cls-recover", "node-recover"
+    with daemon_on(ns, 'recovery_hold = "2s"\n') as (c, d):
+        try:
+            create_deployment(c, ns, "orders", 3)
+            pods = pods_of(c, ns, "orders", 3)
+            for pod in pods:
+                play_kubelet_crashloop(c, ns, pod)
+            c.api("POST", "/api/v1/nodes", node_body(node, "True", "KubeletReady", "ok"))
+            node_down(c, node)
+            crash = expect_incidents(d, ns, [("Deployment", "orders", "CrashLoopBackOff")])
+            down = expect_incidents(d, "", [("Node", node, "NodeNotReady")], settle=0)
+            for pod in pods:
+                play_kubelet_ready(c, ns, pod, 4, terminated(1, "Error", 10))
+            up = node_body(node, "True", "KubeletReady", "kubelet is posting ready status")
+            c.api("PATCH", "/api/v1/nodes/%s/status" % node, {"status": up["status"]}, MERGE)
+            for inc in list(crash.values()) + list(down.values()):
+                wait_until("incident %d resolved" % inc["id"], lambda: incident_detail(
+                    d, inc["id"])["state"] == "resolved", timeout=30)
+            assert len(incidents(d, ns)) == 1, incidents(d, ns)
+        finally:
+            delete_node(c, node)
+
+
+def test_restarted_daemon_keeps_its_incidents_without_duplicates():
+    ns = "cls-restart"
+    with daemon_on(ns) as (c, d):
+        create_deployment(c, ns, "queue", 3)
+        pods = pods_of(c, ns, "queue", 3)
+        for pod in pods:
+            play_kubelet_crashloop(c, ns, pod)
+        c.api("POST", "/api/v1/namespaces/%s/persistentvolumeclaims" % ns, {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "spool"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "no-such-class",
+                     "resources": {"requests": {"storage": "1Gi"}}}})
+        before = expect_incidents(d, ns, [("Deployment", "queue", "CrashLoopBackOff"),
+                                          ("PersistentVolumeClaim", "spool",
+                                           "ProvisioningFailed")], timeout=60)
+        stop_clean(d)
+        d.start()
+        # The restarted daemon relists everything; then it sees something new.
+        play_kubelet_crashloop(c, ns, pods[0], restarts=6)
+        event = post_event(c, ns, "Pod", pods[1]["metadata"]["name"], "FailedMount",
+                           'MountVolume.SetUp failed for volume "spool" : timed out')
+        bump_event(c, ns, event, 2)
+        after = expect_incidents(d, ns, list(before) + [("Deployment", "queue", "FailedMount")])
+        for key, inc in before.items():
+            now = after[key]
+            assert now["id"] == inc["id"] and now["fingerprint"] == inc["fingerprint"], now
+            assert now["state"] != "resolved" and now["reopened"] == 0, now
+        fingerprints = [i["fingerprint"] for i in incidents(d)]
+        assert len(fingerprints) == len(set(fingerprints)), fingerprints
