@@ -28,6 +28,7 @@
 #define MOD "kube_ingest"
 #define PODS_LISTED 20      /* facts.pods names, per docs/incident-facts.md */
 #define POD_HASHES_MAX 4096 /* distinct pods counted exactly up to this */
+#define FACT_KEYS_MAX 32    /* facts keys remembered per incident (a finding has ~10) */
 #define SEED_SCAN_MAX                                                                              \
     100000 /* incidents read at start looking for open ones                                        \
             */
@@ -48,6 +49,8 @@ typedef struct tracker {
     int64_t pod_count;      /* max(seeded_count, distinct pods seen) */
     int64_t distinct;       /* distinct pods seen by this process */
     int64_t seeded_count;   /* pod_count the store had when the tracker was seeded */
+    uint16_t fact_keys[FACT_KEYS_MAX]; /* hashes of the facts keys last written */
+    size_t fact_key_count;
     int dirty; /* coalesced findings not yet written */
 } tracker;
 
@@ -96,6 +99,45 @@ static uint64_t hash64(const char *s)
         h *= 1099511628211ull;
     }
     return h != 0 ? h : 1;
+}
+
+static uint16_t fact_key_hash(const char *key)
+{
+    uint64_t h = hash64(key);
+
+    return (uint16_t)(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
+}
+
+/* Remember the keys of the facts just written (pods and pod_count are the tracker's own). */
+static void tracker_set_fact_keys(tracker *t, const cJSON *facts)
+{
+    const cJSON *item;
+
+    t->fact_key_count = 0;
+    cJSON_ArrayForEach (item, facts) {
+        if (item->string != NULL && t->fact_key_count < FACT_KEYS_MAX)
+            t->fact_keys[t->fact_key_count++] = fact_key_hash(item->string);
+    }
+}
+
+/* 1 when facts hold a key the incident's facts lack: the finding says more, write it. */
+static int tracker_facts_news(const tracker *t, const cJSON *facts)
+{
+    const cJSON *item;
+
+    cJSON_ArrayForEach (item, facts) {
+        uint16_t h;
+        size_t i;
+
+        if (item->string == NULL)
+            continue;
+        h = fact_key_hash(item->string);
+        for (i = 0; i < t->fact_key_count && t->fact_keys[i] != h; i++)
+            ;
+        if (i == t->fact_key_count)
+            return t->fact_key_count < FACT_KEYS_MAX;
+    }
+    return 0;
 }
 
 /* Add a pod; 1 when it is new to the incident, 0 when known, <0 without memory.
@@ -189,6 +231,7 @@ static int tracker_seed(tr_kube_ingest *ingest, tracker *t, tr_error *err)
         t->seeded_count = (int64_t)item->valuedouble;
         t->pod_count = t->seeded_count;
     }
+    tracker_set_fact_keys(t, facts);
     cJSON_Delete(facts);
     tr_store_incident_free(incident);
     return rc;
@@ -429,6 +472,7 @@ static int write_observation(tr_kube_ingest *ingest, const tr_kube_finding *f, t
         t->resolved_at_ms = 0;
         t->last_write_ms = now_ms;
         t->dirty = 0;
+        tracker_set_fact_keys(t, f->facts);
     }
     switch (result.outcome) {
     case TR_OBS_CREATED:
@@ -445,6 +489,62 @@ static int write_observation(tr_kube_ingest *ingest, const tr_kube_finding *f, t
         (void)tr_metric_inc(ingest->m_observations, 1, "updated");
     }
     return TR_OK;
+}
+
+/*
+ * Write f into t's live incident keeping the facts earlier signals gave that f
+ * lacks: the Job controller's BackoffLimitExceeded Event says less than the
+ * Job's status, a kubelet "Error: ErrImagePull" Event less than the pod's
+ * status, and whichever the watches deliver first must not hide the other.
+ */
+static int write_merged(tr_kube_ingest *ingest, const tr_kube_finding *f, tracker *t,
+                        const char *resource, const cJSON *object, int64_t now_ms,
+                        tr_error *err)
+{
+    tr_store_incident *incident = NULL;
+    tr_kube_finding merged = *f;
+    cJSON *facts = NULL;
+    const cJSON *item;
+    int rc = tr_store_incident_get(ingest->store, t->incident_id, &incident, err);
+
+    if (rc == TR_ENOTFOUND) {
+        tr_error_clear(err);
+        return write_observation(ingest, f, t, resource, object, now_ms, err);
+    }
+    if (rc != TR_OK)
+        return rc;
+    if (incident->facts_json != NULL)
+        facts = cJSON_Parse(incident->facts_json);
+    tr_store_incident_free(incident);
+    if (!cJSON_IsObject(facts)) {
+        cJSON_Delete(facts);
+        facts = cJSON_CreateObject();
+    }
+    if (facts == NULL)
+        return tr_error_set(err, TR_ENOMEM, "kube ingest: out of memory merging facts");
+    cJSON_DeleteItemFromObjectCaseSensitive(facts, "pods");
+    cJSON_DeleteItemFromObjectCaseSensitive(facts, "pod_count");
+    cJSON_ArrayForEach (item, f->facts) {
+        cJSON *copy = item->string != NULL ? cJSON_Duplicate(item, 1) : NULL;
+        int added = 0;
+
+        if (item->string == NULL)
+            continue;
+        if (copy != NULL)
+            added = cJSON_GetObjectItemCaseSensitive(facts, item->string) != NULL
+                        ? cJSON_ReplaceItemInObjectCaseSensitive(facts, item->string, copy)
+                        : cJSON_AddItemToObject(facts, item->string, copy);
+        if (!added) {
+            cJSON_Delete(copy);
+            rc = tr_error_set(err, TR_ENOMEM, "kube ingest: out of memory merging facts");
+            break;
+        }
+    }
+    merged.facts = facts;
+    if (rc == TR_OK)
+        rc = write_observation(ingest, &merged, t, resource, object, now_ms, err);
+    cJSON_Delete(facts);
+    return rc;
 }
 
 static int handle_finding(tr_kube_ingest *ingest, const tr_kube_finding *f, const char *resource,
@@ -486,12 +586,15 @@ static int handle_finding(tr_kube_ingest *ingest, const tr_kube_finding *f, cons
      * min_update_interval_ms. Opening and reopening are written (and announced) at once. */
     (void)new_pod;
     if (t->incident_id != 0 && !t->resolved &&
-        now_ms - t->last_write_ms < ingest->opt.min_update_interval_ms) {
+        now_ms - t->last_write_ms < ingest->opt.min_update_interval_ms &&
+        !tracker_facts_news(t, f->facts)) {
         ingest->stats.coalesced++;
         t->dirty = 1;
         (void)tr_metric_inc(ingest->m_observations, 1, "coalesced");
         return TR_OK;
     }
+    if (t->incident_id != 0 && !t->resolved)
+        return write_merged(ingest, f, t, resource, object, now_ms, err);
     return write_observation(ingest, f, t, resource, object, now_ms, err);
 }
 

@@ -483,6 +483,43 @@ static void test_zeroed_classify_options_mean_defaults_whatever_the_padding(void
     assert_int_equal(fx.created, 0);
 }
 
+/*
+ * The Job controller's Event may arrive before the Job's status (two watches):
+ * the incident it opens must still get the facts only the status has, at once,
+ * and a repeat that says nothing new is still coalesced.
+ */
+static void test_richer_signal_adds_its_facts_to_the_live_incident(void **state)
+{
+    const char *fp = "k8s/test/batch/CronJob/nightly-report/BackoffLimitExceeded";
+    cJSON *running = load(CORPUS "job-backofflimit.json");
+    tr_store_incident *inc;
+    int64_t observations;
+
+    (void)state;
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItemCaseSensitive(running, "status"),
+                               "conditions");
+    ingest("jobs", "ADDED", running, t0);
+    ingest("events", "ADDED", load(CORPUS "event-job-backofflimit.json"), t0 + SEC);
+    inc = incident(fp);
+    assert_int_equal(facts_int(inc, "failed"), -1);
+    tr_store_incident_free(inc);
+    ingest("jobs", "MODIFIED", load(CORPUS "job-backofflimit.json"), t0 + 2 * SEC);
+    inc = incident(fp);
+    assert_int_equal(facts_int(inc, "failed"), 7);
+    assert_int_equal(facts_int(inc, "backoff_limit"), 6);
+    assert_non_null(strstr(inc->facts_json,
+                           "\"message\":\"Job has reached the specified backoff limit\""));
+    observations = inc->observation_count;
+    tr_store_incident_free(inc);
+    ingest("events", "MODIFIED", load(CORPUS "event-job-backofflimit.json"), t0 + 3 * SEC);
+    inc = incident(fp);
+    assert_int_equal(inc->observation_count, observations);
+    assert_int_equal(facts_int(inc, "failed"), 7);
+    tr_store_incident_free(inc);
+    assert_int_equal(incident_count(), 1);
+    assert_int_equal(outbox_count("incident.opened"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +533,7 @@ int main(void)
         T(test_node_not_ready_resolves_when_ready_holds),
         T(test_metrics_count_findings_observations_and_resolutions),
         T(test_zeroed_classify_options_mean_defaults_whatever_the_padding),
+        T(test_richer_signal_adds_its_facts_to_the_live_incident),
 #undef T
     };
 
