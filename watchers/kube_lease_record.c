@@ -149,13 +149,23 @@ tr_kube_lease_action tr_kube_lease_decide(const tr_kube_lease_record *rec, const
                                                      : TR_KUBE_LEASE_FOLLOW;
 }
 
+/* A key given twice (the JSON allows it) must not survive as a stale second copy. */
+static void delete_all(cJSON *obj, const char *key)
+{
+    while (cJSON_GetObjectItemCaseSensitive(obj, key))
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+}
+
 /* Set spec for action into spec (an object); the transitions count is the old one. */
 static int fill_spec(cJSON *spec, tr_kube_lease_action action, const char *identity,
                      int64_t now_us, int64_t duration_s, int64_t transitions)
 {
     char stamp[40];
     const cJSON *old_acquire = cJSON_GetObjectItemCaseSensitive(spec, "acquireTime");
+    static const char *const fields[] = { "holderIdentity", "leaseDurationSeconds", "acquireTime",
+                                          "renewTime", "leaseTransitions" };
     char *acquire = NULL;
+    size_t i;
     int rc = TR_ENOMEM;
 
     if (tr_kube_lease_format_time(now_us, stamp, sizeof(stamp)) != TR_OK)
@@ -167,11 +177,8 @@ static int fill_spec(cJSON *spec, tr_kube_lease_action action, const char *ident
         return TR_ENOMEM;
     if (action == TR_KUBE_LEASE_ACQUIRE)
         transitions++;
-    cJSON_DeleteItemFromObjectCaseSensitive(spec, "holderIdentity");
-    cJSON_DeleteItemFromObjectCaseSensitive(spec, "leaseDurationSeconds");
-    cJSON_DeleteItemFromObjectCaseSensitive(spec, "acquireTime");
-    cJSON_DeleteItemFromObjectCaseSensitive(spec, "renewTime");
-    cJSON_DeleteItemFromObjectCaseSensitive(spec, "leaseTransitions");
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        delete_all(spec, fields[i]);
     if (cJSON_AddStringToObject(spec, "holderIdentity",
                                 action == TR_KUBE_LEASE_RELEASE ? "" : identity) &&
         cJSON_AddNumberToObject(spec, "leaseDurationSeconds",
