@@ -204,14 +204,16 @@ class Bench:
         status = open("/proc/%d/status" % pid).read()
         rss = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
         hwm = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
+        # Most of an idle RSS is shared libraries (RssFile); RssAnon is the daemon's own heap.
+        anon = int(re.search(r"RssAnon:\s+(\d+) kB", status).group(1))
         # Fields after the ")" of comm: utime and stime are the 14th and 15th of the line.
         stat = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
         ticks = int(stat[11]) + int(stat[12])
         cpu = ticks / os.sysconf("SC_CLK_TCK")
-        row = (stage, pods, rss / 1024.0, hwm / 1024.0, cpu, self.incidents())
+        row = (stage, pods, rss / 1024.0, anon / 1024.0, hwm / 1024.0, cpu, self.incidents())
         self.rows.append(row)
-        print("  %-22s pods=%-5d rss=%.1f MiB hwm=%.1f MiB cpu=%.2f s incidents=%d" % row,
-              flush=True)
+        print("  %-22s pods=%-5d rss=%.1f MiB (anon %.1f) hwm=%.1f MiB cpu=%.2f s incidents=%d"
+              % row, flush=True)
 
     def settle(self, seconds=None):
         """Wait until the daemon's CPU stops moving (it has caught up with the watch)."""
@@ -296,10 +298,11 @@ class Bench:
 
     def table(self):
         print()
-        print("| stage | pods | RSS MiB | peak RSS (HWM) MiB | CPU s (cumulative) | incidents |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: |")
-        for stage, pods, rss, hwm, cpu, inc in self.rows:
-            print("| %s | %d | %.1f | %.1f | %.2f | %d |" % (stage, pods, rss, hwm, cpu, inc))
+        print("| stage | pods | RSS MiB | of which anon MiB | peak RSS (HWM) MiB "
+              "| CPU s (cumulative) | incidents |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for row in self.rows:
+            print("| %s | %d | %.1f | %.1f | %.1f | %.2f | %d |" % row)
         if getattr(self, "churn", None):
             print("(churn: %d pods deleted and recreated, then %d pods marked CrashLoopBackOff; "
                   "bare pods, so one incident each)" % self.churn)
