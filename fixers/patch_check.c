@@ -267,7 +267,8 @@ int tr_patch_check_yaml(tr_patch_result *res, const char *path, const char *old_
                                       "as YAML after the patch: %s", path, after.error);
         goto cleanup;
     }
-    qsort(after.ids, after.count, sizeof(char *), cmp_str);
+    if (after.count > 1)
+        qsort(after.ids, after.count, sizeof(char *), cmp_str);
     if (join_ids(&b, &after) != TR_OK) {
         rc = TR_ENOMEM;
         goto cleanup;
@@ -278,7 +279,8 @@ int tr_patch_check_yaml(tr_patch_result *res, const char *path, const char *old_
                                 : "new file", tr_buf_cstr(&b));
         goto cleanup;
     }
-    qsort(before.ids, before.count, sizeof(char *), cmp_str);
+    if (before.count > 1)
+        qsort(before.ids, before.count, sizeof(char *), cmp_str);
     same = before.count == after.count;
     for (i = 0; same && i < before.count; i++)
         same = strcmp(before.ids[i], after.ids[i]) == 0;
