@@ -515,7 +515,8 @@ int tr_patch_check_tf_fmt(tr_patch_result *res, const tr_patch_options *opts, co
 int tr_patch_check_tf_validate(tr_patch_result *res, const tr_patch_options *opts,
                                const char *label, const char *dir)
 {
-    tr_buf chdir_arg = TR_BUF_INIT(0), plugin_arg = TR_BUF_INIT(0), out = TR_BUF_INIT(MAX_OUTPUT_BYTES);
+    tr_buf chdir_arg = TR_BUF_INIT(0), plugin_arg = TR_BUF_INIT(0);
+    tr_buf out = TR_BUF_INIT(MAX_OUTPUT_BYTES);
     int status = -1, rc;
 
     if (tr_buf_printf(&chdir_arg, "-chdir=%s", dir) != TR_OK ||
@@ -553,9 +554,9 @@ int tr_patch_check_tf_validate(tr_patch_result *res, const tr_patch_options *opt
                                 "timed out" : "could not be run");
     else
         rc = tr_patch_add_check(res, "terraform validate", status == 0 ? TR_PATCH_CHECK_PASSED
-                                : TR_PATCH_CHECK_FAILED, "%s: terraform validate %s%s%s", label,
-                                status == 0 ? "passed" : "failed:\n", status == 0 ? "" :
-                                tf_output(&out), "");
+                                : TR_PATCH_CHECK_FAILED, "%s: terraform validate %s%s", label,
+                                status == 0 ? "passed" : "failed:\n",
+                                status == 0 ? "" : tf_output(&out));
 cleanup:
     tr_buf_dispose(&chdir_arg);
     tr_buf_dispose(&plugin_arg);

@@ -346,8 +346,10 @@ static int extended_header(span s, tr_patch_filediff *f, const char *path, tr_er
 
 static int check_binary(span s, const char *path, tr_error *err)
 {
-    if (starts(s, "GIT binary patch") || (starts(s, "Binary files ") &&
-                                          s.len >= 6 && memcmp(s.ptr + s.len - 6, "differ", 6) == 0))
+    int binary_differ = starts(s, "Binary files ") && s.len >= 6 &&
+                        memcmp(s.ptr + s.len - 6, "differ", 6) == 0;
+
+    if (starts(s, "GIT binary patch") || binary_differ)
         return tr_error_set(err, TR_EINVAL, "%s: binary patches are refused",
                             path ? path : "(unknown file)");
     return TR_OK;
@@ -515,9 +517,10 @@ static int parse_file(parser *ps)
         if (f->is_new && tr_patch_hunk_old_len(h) != 0)
             return tr_error_set(ps->err, TR_EINVAL, "%s: hunk %zu: a new file's hunk can only "
                                 "add lines", f->path, f->hunk_count);
-        if (tr_patch_hunk_old_len(h) == h->count && h->count > 0)
-            f->hunk_count--; /* context only: changes nothing */
-        else if (h->count == 0)
+        if (tr_patch_hunk_old_len(h) == h->count && h->count > 0) {
+            tr_free(h->lines); /* context only: changes nothing */
+            f->hunk_count--;
+        } else if (h->count == 0)
             return tr_error_set(ps->err, TR_EINVAL, "%s: hunk %zu (line %zu) is empty", f->path,
                                 f->hunk_count, h->input_line);
     }
@@ -614,9 +617,17 @@ int tr_patch_parse(tr_patch_parsed *out, const char *text, size_t len,
     out->text = tr_malloc(len + 1);
     if (out->text == NULL)
         return tr_error_set(err, TR_ENOMEM, "out of memory");
-    for (i = 0; i < len; i++)
-        if (!(text[i] == '\r' && (i + 1 == len || text[i + 1] == '\n')))
-            out->text[k++] = text[i];
+    for (i = 0; i < len; i++) { /* every CR ending a line goes: "\r\r\n" too (idempotent) */
+        size_t run = 0;
+
+        while (i + run < len && text[i + run] == '\r')
+            run++;
+        if (run > 0 && (i + run == len || text[i + run] == '\n')) {
+            i += run - 1;
+            continue;
+        }
+        out->text[k++] = text[i];
+    }
     out->text[k] = '\0';
     ps.p = out;
     ps.opts = opts;
