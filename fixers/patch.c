@@ -291,7 +291,7 @@ static int search(apply_ctx *c, const tr_patch_filediff *f, size_t hunk_no,
 static int anchor_hunk(apply_ctx *c, tr_patch_filediff *f, size_t j, const file_lines *fl)
 {
     tr_patch_hunk *h = &f->hunks[j];
-    size_t npre = tr_patch_hunk_old_len(h), pos;
+    size_t npre = tr_patch_hunk_old_len(h), pos = 0;
     int rc;
 
     if (npre == 0) {

@@ -475,7 +475,7 @@ cleanup:
 
 static int parse_file(parser *ps)
 {
-    tr_patch_filediff *f;
+    tr_patch_filediff *f = NULL;
     int rc = start_file(ps, &f);
 
     if (rc != TR_OK)
