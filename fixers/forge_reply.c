@@ -126,6 +126,7 @@ static void put_clean(char *out, size_t size, size_t *used, const char *s)
 static void put_error_items(char *out, size_t size, size_t *used, const cJSON *errors)
 {
     const cJSON *e;
+    bool first = true;
 
     cJSON_ArrayForEach(e, errors) {
         const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
@@ -134,7 +135,8 @@ static void put_error_items(char *out, size_t size, size_t *used, const cJSON *e
 
         if (msg == NULL && field == NULL && code == NULL && !cJSON_IsString(e))
             continue;
-        put_clean(out, size, used, *used ? "; " : "");
+        put_clean(out, size, used, first ? "" : "; ");
+        first = false;
         if (cJSON_IsString(e))
             put_clean(out, size, used, e->valuestring);
         else if (msg)
@@ -186,13 +188,15 @@ void tr_forge_reply_message(const char *body, size_t len, char *out, size_t size
             put_clean(out, size, &used, desc ? desc : error);
         {
             const cJSON *errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
-            size_t before = used;
+            char items[TR_FORGE_MESSAGE_MAX];
+            size_t items_used = 0;
 
-            if (cJSON_IsArray(errors)) {
+            items[0] = '\0';
+            if (cJSON_IsArray(errors))
+                put_error_items(items, sizeof(items), &items_used, errors);
+            if (items_used > 0) {
                 put_clean(out, size, &used, used ? ": " : "");
-                put_error_items(out, size, &used, errors);
-                if (used == before + 2 && before > 0)
-                    out[used = before] = '\0';
+                put_clean(out, size, &used, items);
             }
         }
     }
