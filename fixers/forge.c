@@ -621,6 +621,8 @@ static int check_repo(const tr_forge_vtable *vt, const char *repo, tr_error *err
 {
     const char *slash = repo ? strrchr(repo, '/') : NULL;
     bool digits = repo && *repo && strspn(repo, "0123456789") == strlen(repo);
+    bool shape_ok = vt->nested_repo ? (slash != NULL || digits)
+                                    : (slash != NULL && strchr(repo, '/') == slash);
 
     if (repo == NULL || *repo == '\0')
         return tr_error_set(err, TR_ECONFIG, "forge.repo is not set (\"owner/name\")");
@@ -628,7 +630,7 @@ static int check_repo(const tr_forge_vtable *vt, const char *repo, tr_error *err
             strlen(repo) ||
         repo[0] == '/' || repo[strlen(repo) - 1] == '/' || strstr(repo, "//"))
         return tr_error_set(err, TR_ECONFIG, "forge.repo \"%s\" is not \"owner/name\"", repo);
-    if (vt->nested_repo ? (slash == NULL && !digits) : (slash == NULL || strchr(repo, '/') != slash))
+    if (!shape_ok)
         return tr_error_set(err, TR_ECONFIG, "forge.repo \"%s\" is not \"owner/name\"%s", repo,
                             vt->nested_repo ? " (nor \"group/sub/name\" nor a project id)" : "");
     return TR_OK;

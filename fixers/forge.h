@@ -14,9 +14,10 @@
  * request the forge refuses).
  *
  * Each forge is a vtable in its own file (forge_github.c, forge_gitlab.c,
- * forge_gitea.c) that builds the requests and parses the replies; forge.c
- * runs the HTTP calls, the duplicate-PR reuse, label follow-ups and the
- * error classification common to all three.
+ * forge_gitea.c) that builds the requests and parses the replies (with the
+ * shared helpers of forge_reply.h, also where the pure reply parsers live);
+ * forge.c runs the HTTP calls, the duplicate-PR reuse, label follow-ups and
+ * the error classification common to all three.
  */
 #ifndef TR_FORGE_H
 #define TR_FORGE_H

@@ -303,7 +303,7 @@ static void test_github_422_already_exists_reuses_the_open_pr(void **state)
                                "{\"message\":\"Validation Failed\",\"errors\":[{\"resource\":"
                                "\"PullRequest\",\"code\":\"custom\",\"message\":\"A pull request "
                                "already exists for acme:triaged/42.\"}],\"documentation_url\":"
-                               "\"https://docs.github.com/rest/pulls/pulls#create-a-pull-request\"}"));
+                               "\"https://docs.github.com/rest/pulls\"}"));
     fake_add(&f.srv, reply(200, NULL, edit_json(pr, "head.ref=\"triaged/42\"", 1)));
     fake_add(&f.srv, fake_http(200, NULL, "[]"));
     open_pr(&f, &o);
@@ -468,8 +468,8 @@ static void test_malformed_or_incomplete_reply_is_a_clear_error(void **state)
     assert_int_equal(tr_forge_get_pr(f.forge, 5, NULL, on_done, &o2, &err), TR_OK);
     fx_wait(&f, &o2);
     assert_int_equal(o2.code, TR_EPARSE);
-    assert_string_equal(o2.error,
-                        "get pull request 5: GitHub pull request: field 'html_url' is not a string");
+    assert_string_equal(o2.error, "get pull request 5: GitHub pull request: field 'html_url' is "
+                                  "not a string");
     outcome_clear(&o);
     outcome_clear(&o2);
     fx_stop(&f);
@@ -627,7 +627,8 @@ static void test_gitea_open_pr_uses_token_scheme_and_labels_by_name(void **state
 
     (void)state;
     fx_start(&f, TR_CONFIG_FORGE_GITEA, "foo/baz", "");
-    fake_add(&f.srv, reply(201, NULL, fixture_body("gitea/scala-steward-gitea-create-pull-201.json")));
+    fake_add(&f.srv,
+             reply(201, NULL, fixture_body("gitea/scala-steward-gitea-create-pull-201.json")));
     fake_add(&f.srv, fake_http(200, NULL, "[]"));
     open_pr(&f, &o);
     assert_int_equal(o.code, TR_OK);
