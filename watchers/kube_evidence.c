@@ -33,7 +33,8 @@
 #define OBJECT_MAX_BYTES ((size_t)4 * 1024 * 1024)
 #define LIST_MAX_BYTES ((size_t)16 * 1024 * 1024)
 #define EVENTS_LIMIT 200           /* per list: the newest matter, they are sorted later */
-#define LOG_LIMIT_FACTOR 4         /* limitBytes asked = max_bytes * this (see ask_log) */
+#define LOG_LIMIT_FACTOR 16        /* limitBytes asked = max_bytes * this (see ask_log) */
+#define LOG_SCAN_FACTOR 8          /* tailLines asked = log_tail_lines * this: error windows */
 
 typedef enum req_kind {
     REQ_OBJECT,
@@ -296,7 +297,10 @@ static void ask_events(tr_kube_gathering *g, const char *kind, const char *name)
 /*
  * limitBytes counts from the start of the tail window (the kubelet seeks to
  * the tail first), so a tight value would cut the newest lines: ask for a
- * few times the cap and keep the tail here.
+ * few times the cap and keep the tail here. Several times the tail lines are
+ * asked for so that an exception logged before the tail can still be shown
+ * (tr_kube_log_condense keeps windows around error lines); limitBytes leaves
+ * room for about max_bytes * 2 / tail_lines bytes per line.
  */
 static void ask_log(tr_kube_gathering *g, const char *pod, const char *container, int previous)
 {
@@ -309,7 +313,7 @@ static void ask_log(tr_kube_gathering *g, const char *pod, const char *container
         rc = put_query_value(&path, container);
     if (rc == TR_OK)
         rc = tr_buf_printf(&path, "%s&tailLines=%" PRId64 "&limitBytes=%" PRId64,
-                           previous ? "&previous=true" : "", o->log_tail_lines,
+                           previous ? "&previous=true" : "", o->log_tail_lines * LOG_SCAN_FACTOR,
                            o->log_max_bytes * LOG_LIMIT_FACTOR);
     if (rc == TR_OK)
         ask(g, previous ? REQ_LOG_PREVIOUS : REQ_LOG_CURRENT, &path, pod, container);
