@@ -193,6 +193,8 @@ static int emit_last_tail(tr_buf *out, const span *lines, size_t count, size_t m
     last.len -= skip;
     st->lines_omitted = omitted;
     rc = omitted ? emit_marker(out, omitted) : TR_OK;
+    if (rc == TR_OK && skip > 0)
+        rc = tr_buf_puts(out, "\xe2\x80\xa6"); /* the line itself was cut */
     return rc == TR_OK ? emit_span(out, &last) : rc;
 }
 

@@ -79,7 +79,7 @@ static void test_log_byte_cap_keeps_whole_newest_lines(void **state)
     tr_free(out);
     /* One line over the cap alone: its tail, at a character boundary. */
     out = condense("xxxxxxxxxxxxxxxxxxxxxxxxxx\xc3\xa9 the end\n", 0, 10);
-    assert_string_equal(out, "\xe2\x80\xa6 (1 line omitted)\n\xc3\xa9 the end\n");
+    assert_string_equal(out, "\xe2\x80\xa6\xc3\xa9 the end\n");
     tr_free(out);
     out = condense("", 10, 10);
     assert_string_equal(out, "");

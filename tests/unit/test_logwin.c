@@ -105,7 +105,7 @@ static void test_one_line_over_the_cap_keeps_its_tail(void **state)
 
     (void)state;
     out = cut("first\nxxxxxxxxxxxxxxxxxxxxxxxxxx\xc3\xa9 the end\n", 10, 0, NULL);
-    assert_string_equal(out, "\xe2\x80\xa6 (1 line omitted)\n\xc3\xa9 the end\n");
+    assert_string_equal(out, "\xe2\x80\xa6 (1 line omitted)\n\xe2\x80\xa6\xc3\xa9 the end\n");
     tr_free(out);
 }
 
