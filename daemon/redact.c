@@ -179,7 +179,7 @@ static void prescan(tr_redact_ctx *ctx, const char *in, size_t len)
 
 static int scan(tr_redact_ctx *ctx, tr_buf *out, const char *in, size_t len)
 {
-    size_t i = 0, copied = 0, stop;
+    size_t i = 0, copied = 0, stop, fresh = SIZE_MAX;
     unsigned long number;
     char text[PLACEHOLDER_MAX];
     rd_match m;
@@ -187,10 +187,10 @@ static int scan(tr_redact_ctx *ctx, tr_buf *out, const char *in, size_t len)
 
     while (i < len) {
         if ((in[i] == '<' || in[i] == '[') && rd_placeholder_at(in, len, i, &stop, &number)) {
-            i = stop;
+            fresh = i = stop;
             continue;
         }
-        if (!rd_match_at(in, len, i, ctx->entropy, &m)) {
+        if (!rd_match_at(in, len, i, ctx->entropy, i == fresh, &m)) {
             i++;
             continue;
         }
@@ -198,7 +198,7 @@ static int scan(tr_redact_ctx *ctx, tr_buf *out, const char *in, size_t len)
             (rc = placeholder(ctx, in + m.start, m.end - m.start, m.kind, text)) != TR_OK ||
             (rc = tr_buf_puts(out, text)) != TR_OK)
             return rc;
-        copied = i = m.end > i ? m.end : i + 1;
+        copied = i = fresh = m.end > i ? m.end : i + 1;
     }
     return tr_buf_put(out, in + copied, len - copied);
 }
@@ -217,7 +217,8 @@ char *tr_redact_dup_ctx(tr_redact_ctx *ctx, const char *in)
 
     if (in == NULL)
         return NULL;
-    if (tr_redact_text_ctx(ctx, &out, in, strlen(in)) != TR_OK || tr_buf_put(&out, "", 0) != TR_OK) {
+    if (tr_redact_text_ctx(ctx, &out, in, strlen(in)) != TR_OK ||
+        tr_buf_put(&out, "", 0) != TR_OK) {
         tr_buf_dispose(&out);
         return NULL;
     }
@@ -489,8 +490,8 @@ static int redact_secret_doc(tr_redact_ctx *ctx, tr_buf *out, const char *p, con
         if (in_data && l.body_len > 0 && l.indent <= data_indent)
             in_data = 0;
         if (!in_data) {
-            in_data = l.body_len >= 5 && (memcmp(l.body, "data:", 5) == 0 ||
-                                          (l.body_len >= 11 && memcmp(l.body, "stringData:", 11) == 0));
+            in_data = (l.body_len >= 5 && memcmp(l.body, "data:", 5) == 0) ||
+                      (l.body_len >= 11 && memcmp(l.body, "stringData:", 11) == 0);
             data_indent = l.indent;
             value = in_data ? yaml_value_at(&l, &block) : 0;
             if (in_data && value < body_end) { /* flow style: data: {a: b} */

@@ -15,8 +15,12 @@ typedef struct rd_match {
     tr_redact_kind kind;
 } rd_match;
 
-/* A rule matching at in[i] (spans never start on a placeholder). */
-int rd_match_at(const char *in, size_t len, size_t i, double entropy, rd_match *m);
+/*
+ * A rule matching at in[i] (spans never start on a placeholder). fresh: i
+ * is where the previous match ended, so it counts as a token start (in the
+ * output a placeholder's '>' precedes it: a second pass must see the same).
+ */
+int rd_match_at(const char *in, size_t len, size_t i, double entropy, int fresh, rd_match *m);
 
 /* A placeholder at in[i]: 1, *end past it, *number its N (0 for the old form). */
 int rd_placeholder_at(const char *in, size_t len, size_t i, size_t *end, unsigned long *number);

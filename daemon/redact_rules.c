@@ -434,11 +434,12 @@ int tr_redact_is_high_entropy(const char *tok, size_t len, double bits_per_char)
     return shannon_bits(tok, len) >= need;
 }
 
-static int match_entropy(const char *in, size_t len, size_t i, double entropy, rd_match *m)
+static int match_entropy(const char *in, size_t len, size_t i, double entropy, int fresh,
+                         rd_match *m)
 {
     size_t n;
 
-    if (i > 0 && is_b64any(in[i - 1]))
+    if (!fresh && i > 0 && is_b64any(in[i - 1]))
         return 0;
     /* Only run starts are judged, so measuring the whole run keeps the pass linear. */
     n = run_len(in, len, i, is_b64any, len - i);
@@ -523,7 +524,7 @@ static int match_assignment(const char *in, size_t len, size_t i, rd_match *m)
 
     if (n == 0 || n > NAME_MAX_BYTES || (!isalpha((unsigned char)in[i]) && in[i] != '_'))
         return 0;
-    if (!tr_redact_name_is_secret(in + i, n))
+    if ((j = value_start(in, len, i + n, &quote)) == 0 || !tr_redact_name_is_secret(in + i, n))
         return 0;
     /* A token inside the name is masked by its own rule; masking the value too
      * would skip it (and make a second pass differ from the first). */
@@ -535,8 +536,6 @@ static int match_assignment(const char *in, size_t len, size_t i, rd_match *m)
              (match_prefixed(in, len, k, &inner) || match_jwt(in, len, k, &inner))))
             return 0;
     }
-    if ((j = value_start(in, len, i + n, &quote)) == 0)
-        return 0;
     return match_value(in, len, j, quote, contains_ci(in + i, n, "authorization"),
                        rd_kind_for_name(in + i, n), m);
 }
@@ -574,9 +573,10 @@ static int match_env_value(const char *in, size_t len, size_t i, rd_match *m)
     return 0;
 }
 
-static int match_any(const char *in, size_t len, size_t i, double entropy, rd_match *m)
+static int match_any(const char *in, size_t len, size_t i, double entropy, int fresh,
+                     rd_match *m)
 {
-    int boundary = i == 0 || !is_word(in[i - 1]);
+    int boundary = i == 0 || fresh || !is_word(in[i - 1]);
 
     if (match_pem(in, len, i, m) || match_url_credentials(in, len, i, m))
         return 1;
@@ -584,11 +584,11 @@ static int match_any(const char *in, size_t len, size_t i, double entropy, rd_ma
         return 0;
     return match_jwt(in, len, i, m) || match_prefixed(in, len, i, m) ||
            match_bearer(in, len, i, m) || match_assignment(in, len, i, m) ||
-           match_env_value(in, len, i, m) || match_entropy(in, len, i, entropy, m);
+           match_env_value(in, len, i, m) || match_entropy(in, len, i, entropy, fresh, m);
 }
 
-int rd_match_at(const char *in, size_t len, size_t i, double entropy, rd_match *m)
+int rd_match_at(const char *in, size_t len, size_t i, double entropy, int fresh, rd_match *m)
 {
     /* Text masked before is left as it is: that keeps a second pass a no-op. */
-    return match_any(in, len, i, entropy, m) && !placeholder_at(in, len, m->start);
+    return match_any(in, len, i, entropy, fresh, m) && !placeholder_at(in, len, m->start);
 }

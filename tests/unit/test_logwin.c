@@ -37,11 +37,12 @@ static void test_exception_in_the_middle_of_100k_survives_an_8k_cap(void **state
 
     (void)state;
     add_ordinary(&log, 0, 700);
-    assert_int_equal(tr_buf_puts(&log, "Exception in thread \"main\" java.lang.IllegalStateException:"
-                                       " pool exhausted\n"
-                                       "\tat java.base/java.util.concurrent.ThreadPoolExecutor.run\n"
-                                       "Caused by: java.net.ConnectException: Connection refused\n"),
-                     0);
+    assert_int_equal(
+        tr_buf_puts(&log, "Exception in thread \"main\" java.lang.IllegalStateException:"
+                          " pool exhausted\n"
+                          "\tat java.base/java.util.concurrent.ThreadPoolExecutor.run\n"
+                          "Caused by: java.net.ConnectException: Connection refused\n"),
+        0);
     add_ordinary(&log, 700, 1400);
     assert_true(log.len > 100 * 1024);
     out = cut(tr_buf_cstr(&log), 8192, 0, &st);
