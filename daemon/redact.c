@@ -1,509 +1,573 @@
 /*
- * redact.c - secret masking. One left-to-right scan: at each position where
- * a token may start (a word boundary), the shape rules and the "secret name
- * = value" rule are tried; the first that matches replaces its span. Every
- * scan from one position is bounded (names, token runs), so the whole pass
- * stays linear in practice even on hostile input.
+ * redact.c - secret masking: contexts and their numbering, the text scan,
+ * and the JSON and YAML walks. The detectors are in redact_rules.c.
+ *
+ * The scan goes left to right: at each position the rules are tried and the
+ * first that matches replaces its span with the context's placeholder for
+ * that value. Placeholders already in the input are skipped whole and their
+ * numbers reserved before anything is numbered (a prescan), so a value
+ * first seen here never takes a number the text already uses for another.
  */
 #include "redact.h"
+#include "redact_internal.h"
 
 #include "alloc.h"
 #include "error.h"
 
 #include <cjson/cJSON.h>
-#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
-#define NAME_MAX_BYTES 256
-#define RUN_MAX_BYTES 1024
-#define REDACTED_PREFIX "[REDACTED:"
+#define PLACEHOLDER_MAX 32
 
-typedef struct match {
-    size_t start; /* first masked byte */
-    size_t end;   /* one past the last masked byte; scanning resumes here */
-    const char *kind;
-} match;
+typedef struct slot {
+    uint64_t hash; /* FNV-1a of the value: the value itself is not kept */
+    size_t len;
+    unsigned long number; /* 0: empty */
+} slot;
 
-static int is_alnum(char c)
+struct tr_redact_ctx {
+    double entropy;
+    unsigned long next;
+    slot *slots;
+    size_t cap, used;
+    tr_redact_stats stats;
+};
+
+static const char *const kind_names[TR_REDACT_KIND_COUNT] = {
+    "password", "token", "secret", "authorization", "jwt", "aws_access_key", "aws_secret_key",
+    "gcp_api_key", "gcp_service_account", "azure", "slack", "github", "gitlab", "stripe",
+    "openai", "private_key", "url_credentials", "high_entropy", "k8s_secret_data",
+};
+
+const char *tr_redact_kind_name(tr_redact_kind kind)
 {
-    return isalnum((unsigned char)c) != 0;
+    return (unsigned)kind < TR_REDACT_KIND_COUNT ? kind_names[kind] : "unknown";
 }
 
-static int is_word(char c)
+static void ctx_init(tr_redact_ctx *ctx)
 {
-    return is_alnum(c) || c == '_';
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->entropy = TR_REDACT_ENTROPY_DEFAULT;
+    ctx->next = 1;
 }
 
-static int is_b64url(char c)
+static void ctx_dispose(tr_redact_ctx *ctx)
 {
-    return is_alnum(c) || c == '_' || c == '-';
+    tr_free(ctx->slots);
+    ctx->slots = NULL;
 }
 
-static int is_token_char(char c)
+tr_redact_ctx *tr_redact_ctx_new(void)
 {
-    return is_alnum(c) || strchr("-._~+/=", c) != NULL;
+    tr_redact_ctx *ctx = tr_malloc(sizeof(*ctx));
+
+    if (ctx != NULL)
+        ctx_init(ctx);
+    return ctx;
 }
 
-static int starts_with(const char *in, size_t len, size_t i, const char *prefix)
+void tr_redact_ctx_free(tr_redact_ctx *ctx)
 {
-    size_t n = strlen(prefix);
-
-    return len - i >= n && memcmp(in + i, prefix, n) == 0;
+    if (ctx == NULL)
+        return;
+    ctx_dispose(ctx);
+    tr_free(ctx);
 }
 
-static int starts_with_ci(const char *in, size_t len, size_t i, const char *prefix)
+void tr_redact_ctx_set_entropy(tr_redact_ctx *ctx, double bits_per_char)
 {
-    size_t n = strlen(prefix);
-
-    return len - i >= n && strncasecmp(in + i, prefix, n) == 0;
+    if (ctx != NULL)
+        ctx->entropy = bits_per_char > 0 ? bits_per_char : TR_REDACT_ENTROPY_DEFAULT;
 }
 
-/* Length of the run at in[i] of chars accepted by pred, at most cap. */
-static size_t run_len(const char *in, size_t len, size_t i, int (*pred)(char), size_t cap)
+const tr_redact_stats *tr_redact_ctx_stats(const tr_redact_ctx *ctx)
 {
-    size_t n = 0;
-
-    while (i + n < len && n < cap && pred(in[i + n]))
-        n++;
-    return n;
+    return &ctx->stats;
 }
 
-/* ------------------------------------------------------------ names */
-
-static int contains_ci(const char *s, size_t len, const char *needle)
+static void reserve(tr_redact_ctx *ctx, unsigned long number)
 {
-    size_t n = strlen(needle);
-
-    for (size_t i = 0; i + n <= len; i++)
-        if (strncasecmp(s + i, needle, n) == 0)
-            return 1;
-    return 0;
+    if (number >= ctx->next)
+        ctx->next = number + 1;
 }
 
-static int ends_with_ci(const char *s, size_t len, const char *suffix)
+static uint64_t fnv1a(const char *p, size_t len)
 {
-    size_t n = strlen(suffix);
+    uint64_t h = 1469598103934665603ULL;
 
-    return len >= n && strncasecmp(s + len - n, suffix, n) == 0;
-}
-
-int tr_redact_name_is_secret(const char *name, size_t len)
-{
-    /* Names of secrets, counts of tokens, and key names are not secrets. */
-    static const char *const not_secret_suffix[] = {
-        "name", "names", "ref", "kind", "tokens", "count", "budget", "_env", "_file", "_path",
-    };
-    static const char *const not_secret[] = {
-        "missing_key", "public_key", "primary_key", "sort_key", "partition_key",
-        "foreign_key", "cache_key", "idempotency_key",
-    };
-    static const char *const secret_part[] = {
-        "token", "password", "passwd", "secret", "credential", "apikey", "api_key",
-        "private_key", "authorization", "access_key",
-    };
-
-    if (name == NULL || len == 0)
-        return 0;
-    for (size_t i = 0; i < sizeof(not_secret) / sizeof(not_secret[0]); i++)
-        if (len == strlen(not_secret[i]) && strncasecmp(name, not_secret[i], len) == 0)
-            return 0;
-    for (size_t i = 0; i < sizeof(not_secret_suffix) / sizeof(not_secret_suffix[0]); i++)
-        if (ends_with_ci(name, len, not_secret_suffix[i]))
-            return 0;
-    for (size_t i = 0; i < sizeof(secret_part) / sizeof(secret_part[0]); i++)
-        if (contains_ci(name, len, secret_part[i]))
-            return 1;
-    if (ends_with_ci(name, len, "_key") || ends_with_ci(name, len, "-key") ||
-        ends_with_ci(name, len, ".key"))
-        return 1;
-    if ((len == 3 && strncasecmp(name, "pwd", 3) == 0) ||
-        (len == 4 && strncasecmp(name, "pass", 4) == 0))
-        return 1;
-    return 0;
-}
-
-static const char *kind_for_name(const char *name, size_t len)
-{
-    if (contains_ci(name, len, "authorization"))
-        return "authorization";
-    if (contains_ci(name, len, "pass") || contains_ci(name, len, "pwd"))
-        return "password";
-    if (contains_ci(name, len, "token"))
-        return "token";
-    return "secret";
-}
-
-/* ------------------------------------------------------------ shapes */
-
-static int match_pem(const char *in, size_t len, size_t i, match *m)
-{
-    size_t j;
-
-    if (!starts_with(in, len, i, "-----BEGIN "))
-        return 0;
-    m->start = i;
-    m->end = len;
-    m->kind = "pem";
-    for (j = i + 11; j + 9 <= len; j++) {
-        if (memcmp(in + j, "-----END ", 9) == 0) {
-            const char *close = NULL;
-
-            for (size_t k = j + 9; k + 5 <= len; k++)
-                if (memcmp(in + k, "-----", 5) == 0) {
-                    close = in + k + 5;
-                    break;
-                }
-            m->end = close ? (size_t)(close - in) : len;
-            break;
-        }
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
     }
-    return 1;
+    return h;
 }
 
-static int match_url_credentials(const char *in, size_t len, size_t i, match *m)
+static int grow(tr_redact_ctx *ctx)
 {
-    size_t j = i + 3;
-    int colon = 0;
+    size_t cap = ctx->cap ? ctx->cap * 2 : 64;
+    slot *slots = tr_calloc(cap, sizeof(*slots));
 
-    if (!starts_with(in, len, i, "://") || starts_with(in, len, i + 3, REDACTED_PREFIX))
-        return 0;
-    for (; j < len; j++) {
-        char c = in[j];
+    if (slots == NULL)
+        return TR_ENOMEM;
+    for (size_t i = 0; i < ctx->cap; i++) {
+        size_t k;
 
-        if (c == '@')
-            break;
-        if (c == ':')
-            colon = 1;
-        /* RFC 3986 userinfo holds no gen-delims; '[' also starts our markers. */
-        if (c == '/' || c == '?' || c == '#' || c == '"' || c == '\'' || c == '\\' ||
-            c == '<' || c == '>' || c == '`' || c == '[' || c == ']' ||
-            isspace((unsigned char)c))
-            return 0;
-    }
-    if (j >= len || j == i + 3)
-        return 0;
-    /* user:password, or a bare token (https://<token>@github.com), not ssh://git@ */
-    if (!colon && j - (i + 3) < 16)
-        return 0;
-    m->start = i + 3;
-    m->end = j;
-    m->kind = "url_credentials";
-    return 1;
-}
-
-static int match_jwt(const char *in, size_t len, size_t i, match *m)
-{
-    size_t j = i, seg;
-
-    if (!starts_with(in, len, i, "eyJ"))
-        return 0;
-    for (int part = 0; part < 3; part++) {
-        seg = run_len(in, len, j, is_b64url, 16384);
-        if (part < 2 && seg < 10)
-            return 0;
-        j += seg;
-        if (part < 2) {
-            if (j >= len || in[j] != '.')
-                return 0;
-            j++;
-        }
-    }
-    m->start = i;
-    m->end = j;
-    m->kind = "jwt";
-    return 1;
-}
-
-static int match_prefixed(const char *in, size_t len, size_t i, match *m)
-{
-    static const struct {
-        const char *prefix;
-        size_t min_run;
-        int (*pred)(char);
-        const char *kind;
-    } rules[] = {
-        {"sk-", 16, is_b64url, "api_key"},      {"sk_", 16, is_b64url, "api_key"},
-        {"github_pat_", 20, is_word, "github_token"},
-        {"ghp_", 20, is_alnum, "github_token"}, {"gho_", 20, is_alnum, "github_token"},
-        {"ghu_", 20, is_alnum, "github_token"}, {"ghs_", 20, is_alnum, "github_token"},
-        {"ghr_", 20, is_alnum, "github_token"}, {"xoxb-", 10, is_b64url, "slack_token"},
-        {"xoxp-", 10, is_b64url, "slack_token"}, {"xoxa-", 10, is_b64url, "slack_token"},
-        {"xoxs-", 10, is_b64url, "slack_token"},
-    };
-
-    for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
-        size_t plen = strlen(rules[r].prefix), n;
-
-        if (!starts_with(in, len, i, rules[r].prefix))
+        if (ctx->slots[i].number == 0)
             continue;
-        n = run_len(in, len, i + plen, rules[r].pred, RUN_MAX_BYTES);
-        /* A token ends at a non-word char: "ghp_x..._y" or "AKIA...Xyz" is not one. */
-        if (n < rules[r].min_run || (i + plen + n < len && is_word(in[i + plen + n])))
-            continue;
-        m->start = i;
-        m->end = i + plen + n;
-        m->kind = rules[r].kind;
-        return 1;
+        for (k = ctx->slots[i].hash & (cap - 1); slots[k].number; k = (k + 1) & (cap - 1))
+            ;
+        slots[k] = ctx->slots[i];
     }
-    if (starts_with(in, len, i, "AKIA") || starts_with(in, len, i, "ASIA")) {
-        size_t n = 0;
-
-        while (i + 4 + n < len && n < 17 &&
-               (isupper((unsigned char)in[i + 4 + n]) || isdigit((unsigned char)in[i + 4 + n])))
-            n++;
-        if (n == 16 && !(i + 20 < len && is_word(in[i + 20]))) {
-            m->start = i;
-            m->end = i + 20;
-            m->kind = "aws_access_key";
-            return 1;
-        }
-    }
-    return 0;
+    tr_free(ctx->slots);
+    ctx->slots = slots;
+    ctx->cap = cap;
+    return TR_OK;
 }
 
-static int match_bearer(const char *in, size_t len, size_t i, match *m)
+/* The number of value (same value, same number); 0 when out of memory. */
+static unsigned long number_for(tr_redact_ctx *ctx, const char *value, size_t len)
 {
-    size_t j, n;
+    uint64_t h = fnv1a(value, len);
+    size_t k;
 
-    if (!starts_with_ci(in, len, i, "bearer ") && !starts_with_ci(in, len, i, "basic "))
-        return 0;
-    j = i + (starts_with_ci(in, len, i, "bearer ") ? 7 : 6);
-    while (j < len && in[j] == ' ')
-        j++;
-    if (starts_with(in, len, j, REDACTED_PREFIX))
-        return 0;
-    n = run_len(in, len, j, is_token_char, 8192);
-    if (n < 8)
-        return 0;
-    m->start = j;
-    m->end = j + n;
-    m->kind = "bearer";
-    return 1;
-}
-
-static int is_name_char(char c)
-{
-    return is_word(c) || c == '-' || c == '.';
-}
-
-/* NAME = value, "name": "value", name: value, Authorization: whole line. */
-static int match_assignment(const char *in, size_t len, size_t i, match *m)
-{
-    size_t n = run_len(in, len, i, is_name_char, NAME_MAX_BYTES + 1), j, v;
-    char quote = 0;
-    int whole_line;
-
-    if (n == 0 || n > NAME_MAX_BYTES || (!isalpha((unsigned char)in[i]) && in[i] != '_'))
-        return 0;
-    if (!tr_redact_name_is_secret(in + i, n))
-        return 0;
-    /* A token inside the name is masked by its own rule; masking the value too
-     * would skip it (and make a second pass differ from the first). */
-    for (size_t k = i + 1; k < i + n; k++) {
-        match inner;
-
-        if (match_pem(in, len, k, &inner) ||
-            (!is_word(in[k - 1]) &&
-             (match_prefixed(in, len, k, &inner) || match_jwt(in, len, k, &inner))))
-            return 0;
+    if (ctx->used >= TR_REDACT_CTX_MAX_VALUES) {
+        for (k = 0; k < ctx->cap; k++) /* full: known values keep their number */
+            if (ctx->slots[k].number && ctx->slots[k].hash == h && ctx->slots[k].len == len)
+                return ctx->slots[k].number;
+        ctx->stats.distinct++;
+        return ctx->next++;
     }
-    whole_line = contains_ci(in + i, n, "authorization");
-    j = i + n;
-    if (j < len && in[j] == '\\')
-        j++;
-    if (j < len && (in[j] == '"' || in[j] == '\''))
-        j++;
-    while (j < len && (in[j] == ' ' || in[j] == '\t'))
-        j++;
-    if (j >= len || (in[j] != '=' && in[j] != ':'))
+    if ((ctx->used + 1) * 2 > ctx->cap && grow(ctx) != TR_OK)
         return 0;
-    if (j + 1 < len && (in[j + 1] == '=' || in[j + 1] == '/'))
-        return 0; /* "==" comparisons, "scheme://" */
-    j++;
-    while (j < len && (in[j] == ' ' || in[j] == '\t'))
-        j++;
-    if (j < len && in[j] == '\\')
-        j++;
-    if (j < len && (in[j] == '"' || in[j] == '\'')) {
-        quote = in[j];
-        j++;
-    }
-    if (starts_with(in, len, j, REDACTED_PREFIX))
-        return 0;
-    for (v = j; v < len; v++) {
-        char c = in[v];
-
-        if (c == '\n' || c == '\r' || c == '\\' || (quote && c == quote))
-            break;
-        if (!quote && !whole_line &&
-            (isspace((unsigned char)c) || strchr(",;&)}]\"'", c) != NULL))
-            break;
-        if (!quote && whole_line && strchr("\"'", c) != NULL)
-            break;
-    }
-    if (v == j)
-        return 0;
-    m->start = j;
-    m->end = v;
-    m->kind = kind_for_name(in + i, n);
-    return 1;
+    for (k = h & (ctx->cap - 1); ctx->slots[k].number; k = (k + 1) & (ctx->cap - 1))
+        if (ctx->slots[k].hash == h && ctx->slots[k].len == len)
+            return ctx->slots[k].number;
+    ctx->slots[k] = (slot){ h, len, ctx->next++ };
+    ctx->used++;
+    ctx->stats.distinct++;
+    return ctx->slots[k].number;
 }
 
-static int match_at(const char *in, size_t len, size_t i, match *m)
+/* "<redacted:N>" for value into text (PLACEHOLDER_MAX bytes); counts it. */
+static int placeholder(tr_redact_ctx *ctx, const char *value, size_t len, tr_redact_kind kind,
+                       char *text)
 {
-    int boundary = i == 0 || !is_word(in[i - 1]);
+    unsigned long n = number_for(ctx, value, len);
 
-    if (match_pem(in, len, i, m) || match_url_credentials(in, len, i, m))
-        return 1;
-    if (!boundary)
-        return 0;
-    return match_jwt(in, len, i, m) || match_prefixed(in, len, i, m) ||
-           match_bearer(in, len, i, m) || match_assignment(in, len, i, m);
+    if (n == 0)
+        return TR_ENOMEM;
+    snprintf(text, PLACEHOLDER_MAX, "<redacted:%lu>", n);
+    ctx->stats.total++;
+    ctx->stats.by_kind[kind]++;
+    return TR_OK;
 }
 
-int tr_redact_text(tr_buf *out, const char *in, size_t len, size_t *count)
+static void prescan(tr_redact_ctx *ctx, const char *in, size_t len)
 {
-    size_t i = 0, copied = 0;
-    match m;
+    const char *p = in, *end = in + len;
+    unsigned long number;
+    size_t stop;
+
+    while (p < end && (p = memchr(p, '<', (size_t)(end - p))) != NULL) {
+        if (rd_placeholder_at(in, len, (size_t)(p - in), &stop, &number))
+            reserve(ctx, number);
+        p++;
+    }
+}
+
+static int scan(tr_redact_ctx *ctx, tr_buf *out, const char *in, size_t len)
+{
+    size_t i = 0, copied = 0, stop, fresh = SIZE_MAX;
+    unsigned long number;
+    char text[PLACEHOLDER_MAX];
+    rd_match m;
     int rc;
 
-    if (in == NULL)
-        return TR_OK;
     while (i < len) {
-        if (!match_at(in, len, i, &m)) {
+        if ((in[i] == '<' || in[i] == '[') && rd_placeholder_at(in, len, i, &stop, &number)) {
+            fresh = i = stop;
+            continue;
+        }
+        if (!rd_match_at(in, len, i, ctx->entropy, i == fresh, &m)) {
             i++;
             continue;
         }
         if ((rc = tr_buf_put(out, in + copied, m.start - copied)) != TR_OK ||
-            (rc = tr_buf_printf(out, REDACTED_PREFIX "%s]", m.kind)) != TR_OK)
+            (rc = placeholder(ctx, in + m.start, m.end - m.start, m.kind, text)) != TR_OK ||
+            (rc = tr_buf_puts(out, text)) != TR_OK)
             return rc;
-        if (count)
-            (*count)++;
-        copied = i = m.end > i ? m.end : i + 1;
+        copied = i = fresh = m.end > i ? m.end : i + 1;
     }
     return tr_buf_put(out, in + copied, len - copied);
 }
 
-char *tr_redact_dup(const char *in, size_t *count)
+int tr_redact_text_ctx(tr_redact_ctx *ctx, tr_buf *out, const char *in, size_t len)
+{
+    if (in == NULL)
+        return TR_OK;
+    prescan(ctx, in, len);
+    return scan(ctx, out, in, len);
+}
+
+char *tr_redact_dup_ctx(tr_redact_ctx *ctx, const char *in)
 {
     tr_buf out = TR_BUF_INIT(0);
 
     if (in == NULL)
         return NULL;
-    if (tr_redact_text(&out, in, strlen(in), count) != TR_OK || tr_buf_put(&out, "", 0) != TR_OK) {
+    if (tr_redact_text_ctx(ctx, &out, in, strlen(in)) != TR_OK ||
+        tr_buf_put(&out, "", 0) != TR_OK) {
         tr_buf_dispose(&out);
         return NULL;
     }
     return tr_buf_detach(&out);
 }
 
+int tr_redact_has_placeholder(const char *text, size_t len)
+{
+    unsigned long number;
+    size_t stop;
+
+    for (size_t i = 0; text != NULL && i < len; i++)
+        if ((text[i] == '<' || text[i] == '[') && rd_placeholder_at(text, len, i, &stop, &number))
+            return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ old API */
+
+int tr_redact_text(tr_buf *out, const char *in, size_t len, size_t *count)
+{
+    tr_redact_ctx ctx;
+    int rc;
+
+    ctx_init(&ctx);
+    rc = tr_redact_text_ctx(&ctx, out, in, len);
+    if (count)
+        *count += ctx.stats.total;
+    ctx_dispose(&ctx);
+    return rc;
+}
+
+char *tr_redact_dup(const char *in, size_t *count)
+{
+    tr_redact_ctx ctx;
+    char *out;
+
+    ctx_init(&ctx);
+    out = tr_redact_dup_ctx(&ctx, in);
+    if (count && out)
+        *count += ctx.stats.total;
+    ctx_dispose(&ctx);
+    return out;
+}
+
+int tr_redact_json(cJSON *node, size_t *count)
+{
+    tr_redact_ctx ctx;
+    int rc;
+
+    ctx_init(&ctx);
+    rc = tr_redact_json_ctx(&ctx, node);
+    if (count)
+        *count += ctx.stats.total;
+    ctx_dispose(&ctx);
+    return rc;
+}
+
 /* ------------------------------------------------------------ JSON trees */
 
-static int replace_string(cJSON *item, const char *kind, size_t *count)
+static int whole_placeholder(const char *s)
 {
-    char text[64];
+    unsigned long number;
+    size_t stop, len = strlen(s);
 
-    snprintf(text, sizeof(text), REDACTED_PREFIX "%s]", kind);
+    return rd_placeholder_at(s, len, 0, &stop, &number) && stop == len;
+}
+
+static int replace_scalar(tr_redact_ctx *ctx, cJSON *item, tr_redact_kind kind)
+{
+    char text[PLACEHOLDER_MAX], number[64];
+    int rc;
+
     if (cJSON_IsString(item)) {
-        if (item->valuestring != NULL && strncmp(item->valuestring, REDACTED_PREFIX, 10) == 0)
+        if (item->valuestring == NULL || whole_placeholder(item->valuestring))
             return TR_OK;
-        if (cJSON_SetValuestring(item, text) == NULL)
-            return TR_ENOMEM;
-    } else if (cJSON_IsNumber(item)) {
-        /* A numeric PIN is still a secret: turn it into the marker string. */
-        char *copy = cJSON_malloc(strlen(text) + 1);
+        if ((rc = placeholder(ctx, item->valuestring, strlen(item->valuestring), kind,
+                              text)) != TR_OK)
+            return rc;
+        return cJSON_SetValuestring(item, text) == NULL ? TR_ENOMEM : TR_OK;
+    }
+    if (cJSON_IsNumber(item)) {
+        /* A numeric PIN is still a secret: turn it into the placeholder string. */
+        char *copy;
 
-        if (copy == NULL)
+        snprintf(number, sizeof(number), "%.17g", item->valuedouble);
+        if ((rc = placeholder(ctx, number, strlen(number), kind, text)) != TR_OK)
+            return rc;
+        if ((copy = cJSON_malloc(strlen(text) + 1)) == NULL)
             return TR_ENOMEM;
         memcpy(copy, text, strlen(text) + 1);
         item->type = cJSON_String;
         item->valuestring = copy;
         item->valueint = 0;
         item->valuedouble = 0;
-    } else {
-        return TR_OK;
     }
-    if (count)
-        (*count)++;
     return TR_OK;
 }
 
-static int redact_all_scalars(cJSON *node, const char *kind, size_t *count)
+static int replace_all_scalars(tr_redact_ctx *ctx, cJSON *node, tr_redact_kind kind)
 {
     cJSON *child;
     int rc;
 
     if (cJSON_IsString(node) || cJSON_IsNumber(node))
-        return replace_string(node, kind, count);
+        return replace_scalar(ctx, node, kind);
     cJSON_ArrayForEach(child, node)
-        if ((rc = redact_all_scalars(child, kind, count)) != TR_OK)
+        if ((rc = replace_all_scalars(ctx, child, kind)) != TR_OK)
             return rc;
     return TR_OK;
 }
 
-static int redact_string_value(cJSON *item, size_t *count)
+static int redact_string_value(tr_redact_ctx *ctx, cJSON *item)
 {
     tr_buf out = TR_BUF_INIT(0);
-    size_t before = count ? *count : 0, found = 0;
+    size_t before = ctx->stats.total;
     int rc;
 
     if (item->valuestring == NULL)
         return TR_OK;
-    rc = tr_redact_text(&out, item->valuestring, strlen(item->valuestring), &found);
-    if (rc == TR_OK && found > 0) {
-        if (cJSON_SetValuestring(item, tr_buf_cstr(&out)) == NULL)
-            rc = TR_ENOMEM;
-        else if (count)
-            *count = before + found;
-    }
+    rc = scan(ctx, &out, item->valuestring, strlen(item->valuestring));
+    if (rc == TR_OK && ctx->stats.total > before &&
+        cJSON_SetValuestring(item, tr_buf_cstr(&out)) == NULL)
+        rc = TR_ENOMEM;
     tr_buf_dispose(&out);
     return rc;
 }
 
-int tr_redact_json(cJSON *node, size_t *count)
+static void prescan_tree(tr_redact_ctx *ctx, const cJSON *node)
+{
+    const cJSON *child;
+
+    if (cJSON_IsString(node) && node->valuestring != NULL)
+        prescan(ctx, node->valuestring, strlen(node->valuestring));
+    cJSON_ArrayForEach(child, node)
+        prescan_tree(ctx, child);
+}
+
+static int redact_tree(tr_redact_ctx *ctx, cJSON *node)
 {
     cJSON *child, *name, *kind;
     int rc;
 
-    if (node == NULL)
-        return TR_OK;
     if (cJSON_IsString(node))
-        return redact_string_value(node, count);
+        return redact_string_value(ctx, node);
     if (cJSON_IsObject(node)) {
         kind = cJSON_GetObjectItemCaseSensitive(node, "kind");
         if (cJSON_IsString(kind) && strcmp(kind->valuestring, "Secret") == 0) {
-            if ((rc = redact_all_scalars(cJSON_GetObjectItemCaseSensitive(node, "data"),
-                                         "secret_data", count)) != TR_OK ||
-                (rc = redact_all_scalars(cJSON_GetObjectItemCaseSensitive(node, "stringData"),
-                                         "secret_data", count)) != TR_OK)
+            if ((rc = replace_all_scalars(ctx, cJSON_GetObjectItemCaseSensitive(node, "data"),
+                                          TR_REDACT_K8S_SECRET_DATA)) != TR_OK ||
+                (rc = replace_all_scalars(ctx,
+                                          cJSON_GetObjectItemCaseSensitive(node, "stringData"),
+                                          TR_REDACT_K8S_SECRET_DATA)) != TR_OK)
                 return rc;
         }
         name = cJSON_GetObjectItemCaseSensitive(node, "name");
         if (cJSON_IsString(name) &&
-            tr_redact_name_is_secret(name->valuestring, strlen(name->valuestring))) {
-            cJSON *value = cJSON_GetObjectItemCaseSensitive(node, "value");
-
-            if (value != NULL &&
-                (rc = replace_string(value, kind_for_name(name->valuestring,
-                                                          strlen(name->valuestring)),
-                                     count)) != TR_OK)
-                return rc;
-        }
+            tr_redact_name_is_secret(name->valuestring, strlen(name->valuestring)) &&
+            (rc = replace_scalar(ctx, cJSON_GetObjectItemCaseSensitive(node, "value"),
+                                 rd_kind_for_name(name->valuestring,
+                                                  strlen(name->valuestring)))) != TR_OK)
+            return rc;
     }
     cJSON_ArrayForEach(child, node)
     {
         if (cJSON_IsObject(node) && child->string != NULL &&
             (cJSON_IsString(child) || cJSON_IsNumber(child)) &&
             tr_redact_name_is_secret(child->string, strlen(child->string))) {
-            rc = replace_string(child, kind_for_name(child->string, strlen(child->string)),
-                                count);
+            rc = replace_scalar(ctx, child,
+                                rd_kind_for_name(child->string, strlen(child->string)));
         } else {
-            rc = tr_redact_json(child, count);
+            rc = redact_tree(ctx, child);
         }
         if (rc != TR_OK)
             return rc;
     }
     return TR_OK;
+}
+
+int tr_redact_json_ctx(tr_redact_ctx *ctx, cJSON *node)
+{
+    if (node == NULL)
+        return TR_OK;
+    prescan_tree(ctx, node);
+    return redact_tree(ctx, node);
+}
+
+/* ------------------------------------------------------------ YAML */
+
+typedef struct yline {
+    const char *p;    /* the line, without its newline */
+    size_t len;
+    size_t indent;    /* spaces and "- " list markers */
+    const char *body; /* after the indent */
+    size_t body_len;
+} yline;
+
+static const char *next_line(const char *p, const char *end, yline *l)
+{
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+    l->p = p;
+    l->len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    l->indent = 0;
+    while (l->indent < l->len && (p[l->indent] == ' ' ||
+                                  (p[l->indent] == '-' && l->indent + 1 < l->len &&
+                                   p[l->indent + 1] == ' ')))
+        l->indent++;
+    l->body = p + l->indent;
+    l->body_len = l->len - l->indent;
+    while (l->body_len > 0 && (l->body[l->body_len - 1] == '\r' || l->body[l->body_len - 1] == ' '))
+        l->body_len--;
+    return nl ? nl + 1 : end;
+}
+
+static int body_is(const yline *l, const char *text)
+{
+    return l->body_len == strlen(text) && memcmp(l->body, text, l->body_len) == 0;
+}
+
+static int doc_is_secret(const char *p, const char *end)
+{
+    yline l;
+
+    while (p < end) {
+        p = next_line(p, end, &l);
+        if (body_is(&l, "kind: Secret") || body_is(&l, "kind: \"Secret\"") ||
+            body_is(&l, "kind: 'Secret'"))
+            return 1;
+    }
+    return 0;
+}
+
+/* Offset of a line's value after "key:" (0: no key), and whether it opens a block scalar. */
+static size_t yaml_value_at(const yline *l, int *block_scalar)
+{
+    const char *colon = memchr(l->body, ':', l->body_len);
+    size_t v;
+
+    *block_scalar = 0;
+    if (colon == NULL)
+        return 0;
+    v = (size_t)(colon - l->p) + 1;
+    while (v < l->indent + l->body_len && l->p[v] == ' ')
+        v++;
+    *block_scalar = v < l->indent + l->body_len && (l->p[v] == '|' || l->p[v] == '>');
+    return v;
+}
+
+static int put_masked(tr_redact_ctx *ctx, tr_buf *out, const char *value, size_t len)
+{
+    char text[PLACEHOLDER_MAX];
+    int rc = placeholder(ctx, value, len, TR_REDACT_K8S_SECRET_DATA, text);
+
+    return rc == TR_OK ? tr_buf_puts(out, text) : rc;
+}
+
+/* One kind: Secret document: data/stringData values masked whole, the rest scanned. */
+static int redact_secret_doc(tr_redact_ctx *ctx, tr_buf *out, const char *p, const char *end)
+{
+    size_t data_indent = 0, value, body_end;
+    int in_data = 0, block, rc = TR_OK;
+    yline l;
+
+    while (p < end && rc == TR_OK) {
+        const char *next = next_line(p, end, &l);
+
+        body_end = l.indent + l.body_len;
+        if (in_data && l.body_len > 0 && l.indent <= data_indent)
+            in_data = 0;
+        if (!in_data) {
+            in_data = (l.body_len >= 5 && memcmp(l.body, "data:", 5) == 0) ||
+                      (l.body_len >= 11 && memcmp(l.body, "stringData:", 11) == 0);
+            data_indent = l.indent;
+            value = in_data ? yaml_value_at(&l, &block) : 0;
+            if (in_data && value < body_end) { /* flow style: data: {a: b} */
+                rc = tr_buf_put(out, l.p, value);
+                if (rc == TR_OK)
+                    rc = put_masked(ctx, out, l.p + value, body_end - value);
+                if (rc == TR_OK)
+                    rc = tr_buf_put(out, l.p + body_end, (size_t)(next - l.p) - body_end);
+                in_data = 0;
+            } else {
+                rc = scan(ctx, out, l.p, (size_t)(next - l.p));
+            }
+            p = next;
+            continue;
+        }
+        value = l.body_len ? yaml_value_at(&l, &block) : 0;
+        if (l.body_len == 0 || (value == 0 && l.body_len == 0)) {
+            rc = tr_buf_put(out, l.p, (size_t)(next - l.p));
+        } else if (block || value >= body_end) {
+            /* key: | (or key: with the value on the lines below): they are one value. */
+            size_t key_indent = l.indent;
+            const char *start = next, *q = next;
+            yline c;
+
+            while (q < end) {
+                const char *after = next_line(q, end, &c);
+
+                if (c.body_len > 0 && c.indent <= key_indent)
+                    break;
+                q = after;
+            }
+            while (value > 0 && l.p[value - 1] == ' ')
+                value--;
+            rc = tr_buf_put(out, l.p, value);
+            if (rc == TR_OK && (q > start || block))
+                rc = tr_buf_putc(out, ' ');
+            if (rc == TR_OK && (q > start || block))
+                rc = put_masked(ctx, out, start, (size_t)(q - start));
+            if (rc == TR_OK)
+                rc = tr_buf_putc(out, '\n');
+            next = q;
+        } else {
+            size_t from = value ? value : l.indent;
+
+            rc = tr_buf_put(out, l.p, from);
+            if (rc == TR_OK)
+                rc = put_masked(ctx, out, l.p + from, body_end - from);
+            if (rc == TR_OK)
+                rc = tr_buf_put(out, l.p + body_end, (size_t)(next - l.p) - body_end);
+        }
+        p = next;
+    }
+    return rc;
+}
+
+int tr_redact_yaml_ctx(tr_redact_ctx *ctx, tr_buf *out, const char *in, size_t len)
+{
+    const char *p = in, *end = in + len, *doc = in;
+    int rc = TR_OK;
+    yline l;
+
+    if (in == NULL)
+        return TR_OK;
+    prescan(ctx, in, len);
+    while (rc == TR_OK && doc < end) {
+        /* A document ends before the next "---" line. */
+        for (p = doc; p < end;) {
+            const char *next = next_line(p, end, &l);
+
+            if (p > doc && l.len >= 3 && memcmp(l.p, "---", 3) == 0)
+                break;
+            p = next;
+        }
+        rc = doc_is_secret(doc, p) ? redact_secret_doc(ctx, out, doc, p)
+                                   : scan(ctx, out, doc, (size_t)(p - doc));
+        doc = p;
+    }
+    return rc;
 }

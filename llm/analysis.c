@@ -70,6 +70,7 @@ struct job {
     char *system;
     char *user;
     char *first_reply;              /* kept for the re-ask */
+    tr_redact_ctx *redact;          /* prompt and re-ask number secrets alike */
     char reask_error[TR_ERROR_MSG_MAX];
     tr_prompt_kind kind;
     int asked;                      /* LLM requests made (1 or 2) */
@@ -161,6 +162,7 @@ static void job_free(job *j)
     tr_free(j->system);
     tr_free(j->user);
     tr_free(j->first_reply);
+    tr_redact_ctx_free(j->redact);
     tr_analysis_outcome_free(j->outcome);
     tr_free(j);
     a->jobs--;
@@ -342,7 +344,7 @@ static int send_llm(job *j, tr_error *err)
     messages[1].content = j->user;
     if (j->first_reply != NULL) {
         /* The model's own words go back redacted too: they may quote a secret. */
-        masked_reply = tr_redact_dup(j->first_reply, NULL);
+        masked_reply = j->redact ? tr_redact_dup_ctx(j->redact, j->first_reply) : NULL;
         if (masked_reply == NULL ||
             tr_buf_printf(&fix, "Your reply was not valid: %s. Reply again with only the JSON "
                                 "object, with every field present and correctly typed.",
@@ -405,7 +407,9 @@ static int render_prompts(job *j)
     rc = tr_prompts_render(j->a->prompts, j->kind, vars, n, &user);
     if (rc == TR_OK) {
         /* Titles and names come from the cluster too: mask the whole text. */
-        j->user = tr_redact_dup(tr_buf_cstr(&user), NULL);
+        if (j->redact == NULL)
+            j->redact = tr_redact_ctx_new();
+        j->user = j->redact ? tr_redact_dup_ctx(j->redact, tr_buf_cstr(&user)) : NULL;
         j->system = tr_strdup(tr_prompts_text(j->a->prompts, TR_PROMPT_SYSTEM));
         if (j->user == NULL || j->system == NULL)
             rc = TR_ENOMEM;

@@ -231,6 +231,7 @@ int tr_evidence_bundle_ex(const tr_store_incident *inc, const char *gathered_jso
     cJSON *root = cJSON_CreateObject(), *incident, *facts = NULL;
     char *text = NULL;
     size_t masked = 0;
+    tr_redact_ctx *redact = NULL;
     int rc = TR_ENOMEM;
 
     *out = NULL;
@@ -277,8 +278,14 @@ int tr_evidence_bundle_ex(const tr_store_incident *inc, const char *gathered_jso
         cJSON_AddItemToObject(root, "kubernetes", gathered);
     }
     /* Redact before fitting: a cut must never expose half a secret's shape. */
-    if ((rc = tr_redact_json(root, &masked)) != TR_OK)
+    /* One context per bundle; numbers already in the gathered part are kept. */
+    if ((redact = tr_redact_ctx_new()) == NULL) {
+        rc = TR_ENOMEM;
         goto cleanup;
+    }
+    if ((rc = tr_redact_json_ctx(redact, root)) != TR_OK)
+        goto cleanup;
+    masked = tr_redact_ctx_stats(redact)->total;
     if (token_budget < TR_EVIDENCE_MIN_TOKENS)
         token_budget = TR_EVIDENCE_MIN_TOKENS;
     rc = fit_gathered(root, token_budget);
@@ -299,6 +306,7 @@ cleanup:
     if (text)
         cJSON_free(text);
     cJSON_Delete(root);
+    tr_redact_ctx_free(redact);
     if (rc != TR_OK)
         return tr_error_set(err, rc, "evidence: %s", tr_strerror(rc));
     return TR_OK;

@@ -33,7 +33,8 @@
 #define OBJECT_MAX_BYTES ((size_t)4 * 1024 * 1024)
 #define LIST_MAX_BYTES ((size_t)16 * 1024 * 1024)
 #define EVENTS_LIMIT 200           /* per list: the newest matter, they are sorted later */
-#define LOG_LIMIT_FACTOR 4         /* limitBytes asked = max_bytes * this (see ask_log) */
+#define LOG_LIMIT_FACTOR 16        /* limitBytes asked = max_bytes * this (see ask_log) */
+#define LOG_SCAN_FACTOR 8          /* tailLines asked = log_tail_lines * this: error windows */
 
 typedef enum req_kind {
     REQ_OBJECT,
@@ -78,6 +79,7 @@ struct tr_kube_gathering {
     uv_timer_t deadline;
     int timer_open;
     int waiting_auth;
+    tr_redact_ctx *redact;     /* one numbering for the whole bundle: log and spec agree */
     int done;                  /* callback delivered, or cancelled */
     int node_asked;
     cJSON *sections;           /* section name -> value, built as answers come */
@@ -115,6 +117,7 @@ static void gathering_maybe_free(tr_kube_gathering *g)
     cJSON_Delete(g->sections);
     cJSON_Delete(g->pod_names);
     cJSON_Delete(g->event_uids);
+    tr_redact_ctx_free(g->redact);
     tr_free(g);
     ev->alive--;
     ev_maybe_free(ev);
@@ -182,7 +185,7 @@ static void note(tr_kube_gathering *g, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    masked = tr_redact_dup(line, NULL);
+    masked = tr_redact_dup_ctx(g->redact, line);
     if (masked)
         cJSON_AddItemToArray(list, cJSON_CreateString(masked));
     tr_free(masked);
@@ -195,7 +198,8 @@ static int keep(tr_kube_gathering *g, const char *section, cJSON *item)
 
     if (item == NULL)
         return TR_ENOMEM;
-    if (tr_redact_json(item, NULL) != TR_OK || (list = section_array(g, section)) == NULL) {
+    if (tr_redact_json_ctx(g->redact, item) != TR_OK ||
+        (list = section_array(g, section)) == NULL) {
         cJSON_Delete(item);
         return TR_ENOMEM;
     }
@@ -280,7 +284,10 @@ static void ask_events(tr_kube_gathering *g, const char *kind, const char *name)
 /*
  * limitBytes counts from the start of the tail window (the kubelet seeks to
  * the tail first), so a tight value would cut the newest lines: ask for a
- * few times the cap and keep the tail here.
+ * few times the cap and keep the tail here. Several times the tail lines are
+ * asked for so that an exception logged before the tail can still be shown
+ * (tr_kube_log_condense keeps windows around error lines); limitBytes leaves
+ * room for about max_bytes * 2 / tail_lines bytes per line.
  */
 static void ask_log(tr_kube_gathering *g, const char *pod, const char *container, int previous)
 {
@@ -293,7 +300,8 @@ static void ask_log(tr_kube_gathering *g, const char *pod, const char *container
         rc = tr_buf_put_escaped(&path, container);
     if (rc == TR_OK)
         rc = tr_buf_printf(&path, "%s&tailLines=%" PRId64 "&limitBytes=%" PRId64,
-                           previous ? "&previous=true" : "", o->log_tail_lines,
+                           previous ? "&previous=true" : "",
+                           o->log_tail_lines * LOG_SCAN_FACTOR,
                            o->log_max_bytes * LOG_LIMIT_FACTOR);
     if (rc == TR_OK)
         ask(g, previous ? REQ_LOG_PREVIOUS : REQ_LOG_CURRENT, &path, pod, container);
@@ -457,7 +465,7 @@ static void take_object(tr_kube_gathering *g, const cJSON *object)
 {
     cJSON *trimmed = ke_trim_object(g->kind, object);
 
-    if (trimmed == NULL || tr_redact_json(trimmed, NULL) != TR_OK) {
+    if (trimmed == NULL || tr_redact_json_ctx(g->redact, trimmed) != TR_OK) {
         cJSON_Delete(trimmed);
         note(g, "%s %s: out of memory", g->kind, g->name);
         return;
@@ -502,7 +510,7 @@ static void take_log(tr_kube_gathering *g, const request *r, const tr_http_respo
         return;
     if (tr_kube_log_condense(&condensed, resp->body, resp->body_len, o->log_tail_lines,
                              o->log_max_bytes) == TR_OK &&
-        (masked = tr_redact_dup(tr_buf_cstr(&condensed), NULL)) != NULL &&
+        (masked = tr_redact_dup_ctx(g->redact, tr_buf_cstr(&condensed))) != NULL &&
         (entry = cJSON_CreateObject()) != NULL && cJSON_AddStringToObject(entry, "pod", r->pod) &&
         cJSON_AddStringToObject(entry, "container", r->container) &&
         cJSON_AddStringToObject(entry, "log", masked)) {
@@ -550,7 +558,7 @@ static void take_answer(tr_kube_gathering *g, request *r, const tr_http_response
     case REQ_NODE: {
         cJSON *node = ke_trim_object("Node", body);
 
-        if (node && tr_redact_json(node, NULL) == TR_OK)
+        if (node && tr_redact_json_ctx(g->redact, node) == TR_OK)
             cJSON_AddItemToObject(g->sections, "node", node);
         else
             cJSON_Delete(node);
@@ -744,6 +752,7 @@ int tr_kube_evidence_gather(tr_kube_evidence *ev, const tr_store_incident *inc,
     g->sections = cJSON_CreateObject();
     g->pod_names = cJSON_CreateArray();
     g->event_uids = cJSON_CreateArray();
+    g->redact = tr_redact_ctx_new();
     facts = inc->facts_json ? cJSON_Parse(inc->facts_json) : NULL;
     if (facts) {
         const char *container = ke_str(facts, "container");
@@ -754,7 +763,8 @@ int tr_kube_evidence_gather(tr_kube_evidence *ev, const tr_store_incident *inc,
         cJSON_Delete(facts);
     }
     ev->alive++;
-    if (!g->ns || !g->kind || !g->name || !g->sections || !g->pod_names || !g->event_uids) {
+    if (!g->ns || !g->kind || !g->name || !g->sections || !g->pod_names || !g->event_uids ||
+        !g->redact) {
         g->done = 1;
         gathering_maybe_free(g);
         return tr_error_set(err, TR_ENOMEM, "evidence: out of memory");

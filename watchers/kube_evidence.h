@@ -96,12 +96,13 @@ size_t tr_kube_evidence_active(const tr_kube_evidence *ev);
 void tr_kube_evidence_provider(tr_kube_evidence *ev, tr_evidence_provider *out);
 
 /*
- * Condense a container log for the bundle: consecutive identical lines
- * become the line once and `[last line repeated N times]` (N more times,
- * syslog's wording), then only the last tail_lines lines and last max_bytes
- * bytes are kept (whole lines where possible; a cut is announced by a first
- * line `[earlier output cut]`). \r\n endings are normalised. <= 0 means no
- * limit. Appends to out; 0, TR_ENOMEM or TR_ETOOBIG.
+ * Condense a container log for the bundle (daemon/logwin.h): consecutive
+ * identical lines become the line once and `[last line repeated N times]`,
+ * then windows around error lines (exception, panic, Caused by:, ...) and
+ * the last tail_lines lines are kept within max_bytes (markers included,
+ * + TR_LOGWIN_SLACK_BYTES when one line alone is over it), gaps shown as
+ * `… (N lines omitted)`. \r\n endings are normalised. <= 0 means no limit.
+ * Appends to out; 0, TR_ENOMEM or TR_ETOOBIG.
  */
 int tr_kube_log_condense(tr_buf *out, const char *log, size_t len, int64_t tail_lines,
                          int64_t max_bytes);

@@ -12,6 +12,7 @@
 #include "kube_evidence_internal.h"
 
 #include "alloc.h"
+#include "logwin.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -374,103 +375,16 @@ fail:
 
 /* ------------------------------------------------------------ logs */
 
-typedef struct span {
-    const char *p;
-    size_t len;
-    size_t repeats; /* extra identical lines folded into this one */
-} span;
-
-static int emit_line(tr_buf *out, const span *s)
-{
-    int rc = tr_buf_put(out, s->p, s->len);
-
-    if (rc == TR_OK)
-        rc = tr_buf_putc(out, '\n');
-    if (rc == TR_OK && s->repeats > 0)
-        rc = tr_buf_printf(out, "[last line repeated %zu times]\n", s->repeats);
-    return rc;
-}
-
-/* Printed size of a folded line. */
-static size_t span_bytes(const span *s)
-{
-    char tmp[64];
-
-    return s->len + 1 +
-           (s->repeats ? (size_t)snprintf(tmp, sizeof(tmp), "[last line repeated %zu times]\n",
-                                          s->repeats)
-                       : 0);
-}
-
+/* Error windows and tail (daemon/logwin.h): a crash's exception survives a long log. */
 int tr_kube_log_condense(tr_buf *out, const char *log, size_t len, int64_t tail_lines,
                          int64_t max_bytes)
 {
-    span *lines = NULL;
-    size_t count = 0, cap = 0, first = 0, bytes = 0, printed = 0;
-    const char *p = log, *end = log + len;
-    int rc = TR_OK, cut = 0;
+    tr_logwin_options opt;
 
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t line_len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-        if (line_len > 0 && p[line_len - 1] == '\r')
-            line_len--;
-        if (count > 0 && lines[count - 1].len == line_len &&
-            memcmp(lines[count - 1].p, p, line_len) == 0) {
-            lines[count - 1].repeats++;
-        } else {
-            if (count == cap) {
-                size_t next = cap ? cap * 2 : 64;
-                span *grown = tr_realloc(lines, next * sizeof(*lines));
-
-                if (grown == NULL) {
-                    rc = TR_ENOMEM;
-                    goto cleanup;
-                }
-                lines = grown;
-                cap = next;
-            }
-            lines[count++] = (span){ p, line_len, 0 };
-        }
-        p = nl ? nl + 1 : end;
-    }
-    /* Tail lines: a fold marker counts as a line, as the reader sees it. */
-    for (size_t i = count; i > 0; i--) {
-        size_t shown = 1 + (lines[i - 1].repeats > 0);
-        size_t size = span_bytes(&lines[i - 1]);
-
-        if ((tail_lines > 0 && printed + shown > (size_t)tail_lines) ||
-            (max_bytes > 0 && bytes + size > (size_t)max_bytes)) {
-            first = i;
-            cut = 1;
-            break;
-        }
-        printed += shown;
-        bytes += size;
-    }
-    if (cut)
-        rc = tr_buf_puts(out, "[earlier output cut]\n");
-    if (cut && first == count && count > 0) {
-        /* The last line alone is over a limit: keep it, or its tail. */
-        span last = lines[count - 1];
-        size_t keep = max_bytes > 0 && (size_t)max_bytes < last.len ? (size_t)max_bytes
-                                                                    : last.len;
-        size_t skip = last.len - keep;
-
-        while (skip < last.len && ((unsigned char)last.p[skip] & 0xC0) == 0x80)
-            skip++;
-        last.p += skip;
-        last.len -= skip;
-        if (rc == TR_OK)
-            rc = emit_line(out, &last);
-        goto cleanup;
-    }
-    for (size_t i = first; i < count && rc == TR_OK; i++)
-        rc = emit_line(out, &lines[i]);
-cleanup:
-    tr_free(lines);
-    return rc;
+    memset(&opt, 0, sizeof(opt));
+    opt.tail_lines = tail_lines > 0 ? (size_t)tail_lines : 0;
+    opt.max_bytes = max_bytes > 0 ? (size_t)max_bytes : 0;
+    return tr_logwin_cut(out, log, len, &opt, NULL);
 }
 
 /* ------------------------------------------------------------ paths */

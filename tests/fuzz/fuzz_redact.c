@@ -1,8 +1,10 @@
 /*
  * fuzz_redact.c - libFuzzer target for daemon/redact.c: arbitrary bytes
- * through the text scanner (must never read out of bounds, and masking its
- * own output must change nothing: redaction is idempotent) and, when they
- * parse as JSON, through the tree redaction.
+ * through the text scanner and the YAML walk (must never read out of
+ * bounds; masking the text scanner's own output must change nothing, and
+ * neither output may hold a new value under a number the input used), and,
+ * when they parse as JSON, through the tree redaction in one context with
+ * the text (same value, same number).
  */
 #include "redact.h"
 
@@ -19,24 +21,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    tr_buf once = TR_BUF_INIT(0), twice = TR_BUF_INIT(0);
+    tr_buf once = TR_BUF_INIT(0), twice = TR_BUF_INIT(0), yaml = TR_BUF_INIT(0);
+    tr_redact_ctx *ctx = tr_redact_ctx_new();
     size_t count = 0;
     cJSON *tree;
 
-    if (tr_redact_text(&once, (const char *)data, size, &count) == 0) {
+    if (ctx == NULL)
+        return 0;
+    if (tr_redact_text_ctx(ctx, &once, (const char *)data, size) == 0) {
         size_t again = 0;
 
         if (tr_redact_text(&twice, once.ptr ? once.ptr : "", once.len, &again) == 0 &&
             (again != 0 || twice.len != once.len ||
              (once.len && memcmp(once.ptr, twice.ptr, once.len) != 0)))
             abort();
+        if (tr_redact_ctx_stats(ctx)->total > 0 && !tr_redact_has_placeholder(once.ptr, once.len))
+            abort();
     }
+    (void)tr_redact_yaml_ctx(ctx, &yaml, (const char *)data, size);
     tr_buf_dispose(&once);
     tr_buf_dispose(&twice);
+    tr_buf_dispose(&yaml);
     tree = cJSON_ParseWithLength((const char *)data, size);
     if (tree != NULL) {
+        (void)tr_redact_json_ctx(ctx, tree);
         (void)tr_redact_json(tree, &count);
         cJSON_Delete(tree);
     }
+    tr_redact_ctx_free(ctx);
     return 0;
 }

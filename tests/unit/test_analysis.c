@@ -207,7 +207,7 @@ static void test_analysis_provider_none_uses_rules_and_announces_once(void **sta
     assert_int_equal(tr_store_evidence_latest(e.store, e.incident_id, &ev, &err), 0);
     assert_null(strstr(ev->bundle_json, SECRET_ENV));
     assert_null(strstr(ev->bundle_json, SECRET_KEY));
-    assert_non_null(strstr(ev->bundle_json, "[REDACTED:"));
+    assert_non_null(strstr(ev->bundle_json, "<redacted:"));
     tr_store_evidence_free(ev);
     assert_int_equal(analyzed_events(&e), 1);
     /* Notifying again and scanning again change nothing. */
@@ -243,7 +243,7 @@ static void test_analysis_llm_answer_is_stored_with_redacted_request(void **stat
     assert_non_null(strstr(fake_request(&e.srv, 0), body));
     assert_null(strstr(fake_request(&e.srv, 0), SECRET_ENV));
     assert_null(strstr(fake_request(&e.srv, 0), SECRET_KEY));
-    assert_non_null(strstr(body, "[REDACTED:"));
+    assert_non_null(strstr(body, "<redacted:"));
     assert_non_null(strstr(body, "BEGIN DATA"));
     assert_non_null(strstr(body, "OOMKilled"));
     tr_free(body);

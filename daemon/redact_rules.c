@@ -1,0 +1,594 @@
+/*
+ * redact_rules.c - the detectors of redact.c. Each looks at one position
+ * and either claims a span or not. Every scan from one position is bounded
+ * (names, token runs, look-behind), or consumes what it scans (a PEM block
+ * runs to its END line, and scanning resumes there), so a pass over the
+ * input stays linear in practice even on hostile input.
+ */
+#include "redact_internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#define NAME_MAX_BYTES 256
+#define RUN_MAX_BYTES 1024
+#define LOOKBEHIND_BYTES 300
+#define ENTROPY_MIN_LEN 20
+#define WORDLIKE_PIECE_LEN 3.4 /* mean piece length of identifiers made of words */
+
+static int is_alnum(char c)
+{
+    return isalnum((unsigned char)c) != 0;
+}
+
+static int is_word(char c)
+{
+    return is_alnum(c) || c == '_';
+}
+
+static int is_b64url(char c)
+{
+    return is_alnum(c) || c == '_' || c == '-';
+}
+
+static int is_b64any(char c)
+{
+    return is_b64url(c) || c == '+' || c == '/';
+}
+
+static int is_token_char(char c)
+{
+    return is_alnum(c) || strchr("-._~+/=", c) != NULL;
+}
+
+static int is_upper_alnum(char c)
+{
+    return isupper((unsigned char)c) || isdigit((unsigned char)c);
+}
+
+static int is_name_char(char c)
+{
+    return is_word(c) || c == '-' || c == '.';
+}
+
+static int starts_with(const char *in, size_t len, size_t i, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    return len - i >= n && memcmp(in + i, prefix, n) == 0;
+}
+
+static int starts_with_ci(const char *in, size_t len, size_t i, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    return len - i >= n && strncasecmp(in + i, prefix, n) == 0;
+}
+
+/* Length of the run at in[i] of chars accepted by pred, at most cap. */
+static size_t run_len(const char *in, size_t len, size_t i, int (*pred)(char), size_t cap)
+{
+    size_t n = 0;
+
+    while (i + n < len && n < cap && pred(in[i + n]))
+        n++;
+    return n;
+}
+
+static int set(rd_match *m, size_t start, size_t end, tr_redact_kind kind)
+{
+    m->start = start;
+    m->end = end;
+    m->kind = kind;
+    return 1;
+}
+
+int rd_placeholder_at(const char *in, size_t len, size_t i, size_t *end, unsigned long *number)
+{
+    size_t j, digits;
+
+    if (starts_with(in, len, i, "<redacted:")) {
+        j = i + 10;
+        digits = run_len(in, len, j, is_upper_alnum, 10);
+        *number = 0;
+        for (size_t k = 0; k < digits; k++) {
+            if (!isdigit((unsigned char)in[j + k]))
+                return 0;
+            *number = *number * 10 + (unsigned long)(in[j + k] - '0');
+        }
+        if (digits == 0 || digits > 9 || j + digits >= len || in[j + digits] != '>')
+            return 0;
+        *end = j + digits + 1;
+        return 1;
+    }
+    if (starts_with(in, len, i, "[REDACTED")) {
+        for (j = i + 9; j < len && j < i + 64; j++) {
+            if (in[j] == ']') {
+                *end = j + 1;
+                *number = 0;
+                return 1;
+            }
+            if (!is_word(in[j]) && in[j] != ':')
+                return 0;
+        }
+    }
+    return 0;
+}
+
+static int placeholder_at(const char *in, size_t len, size_t i)
+{
+    size_t end;
+    unsigned long n;
+
+    return i < len && rd_placeholder_at(in, len, i, &end, &n);
+}
+
+/* ------------------------------------------------------------ names */
+
+static int contains_ci(const char *s, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+
+    for (size_t i = 0; i + n <= len; i++)
+        if (strncasecmp(s + i, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+static int ends_with_ci(const char *s, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+
+    return len >= n && strncasecmp(s + len - n, suffix, n) == 0;
+}
+
+static int equals_ci(const char *s, size_t len, const char *word)
+{
+    return len == strlen(word) && strncasecmp(s, word, len) == 0;
+}
+
+int tr_redact_name_is_secret(const char *name, size_t len)
+{
+    /* Names of secrets, counts of tokens, and key names are not secrets. */
+    static const char *const not_secret_suffix[] = {
+        "name", "names", "ref", "kind", "tokens", "count", "budget", "_env", "_file", "_path",
+    };
+    static const char *const not_secret[] = {
+        "missing_key", "public_key", "primary_key", "sort_key", "partition_key",
+        "foreign_key", "cache_key", "idempotency_key",
+    };
+    static const char *const secret_part[] = {
+        "token", "password", "passwd", "secret", "credential", "apikey", "api_key",
+        "private_key", "authorization", "access_key", "accountkey", "sharedaccesskey",
+        "sharedaccesssignature",
+    };
+    static const char *const secret_exact[] = { "pwd", "pass", "sig" };
+
+    if (name == NULL || len == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(not_secret) / sizeof(not_secret[0]); i++)
+        if (equals_ci(name, len, not_secret[i]))
+            return 0;
+    for (size_t i = 0; i < sizeof(not_secret_suffix) / sizeof(not_secret_suffix[0]); i++)
+        if (ends_with_ci(name, len, not_secret_suffix[i]))
+            return 0;
+    for (size_t i = 0; i < sizeof(secret_part) / sizeof(secret_part[0]); i++)
+        if (contains_ci(name, len, secret_part[i]))
+            return 1;
+    for (size_t i = 0; i < sizeof(secret_exact) / sizeof(secret_exact[0]); i++)
+        if (equals_ci(name, len, secret_exact[i]))
+            return 1;
+    return ends_with_ci(name, len, "_key") || ends_with_ci(name, len, "-key") ||
+           ends_with_ci(name, len, ".key");
+}
+
+tr_redact_kind rd_kind_for_name(const char *name, size_t len)
+{
+    if (contains_ci(name, len, "secret_access_key") || contains_ci(name, len, "secretaccesskey"))
+        return TR_REDACT_AWS_SECRET_KEY;
+    if (contains_ci(name, len, "private_key"))
+        return TR_REDACT_GCP_SERVICE_ACCOUNT;
+    if (contains_ci(name, len, "accountkey") || contains_ci(name, len, "sharedaccess") ||
+        equals_ci(name, len, "sig"))
+        return TR_REDACT_AZURE;
+    if (contains_ci(name, len, "authorization"))
+        return TR_REDACT_AUTHORIZATION;
+    if (contains_ci(name, len, "pass") || contains_ci(name, len, "pwd"))
+        return TR_REDACT_PASSWORD;
+    if (contains_ci(name, len, "token"))
+        return TR_REDACT_TOKEN;
+    return TR_REDACT_SECRET;
+}
+
+/* ------------------------------------------------------------ shapes */
+
+/* -----BEGIN X----- through its END line, whatever lies between (log prefixes too). */
+static int match_pem(const char *in, size_t len, size_t i, rd_match *m)
+{
+    if (!starts_with(in, len, i, "-----BEGIN "))
+        return 0;
+    for (size_t j = i + 11; j + 9 <= len; j++) {
+        if (memcmp(in + j, "-----END ", 9) != 0)
+            continue;
+        for (size_t k = j + 9; k + 5 <= len && k < j + 9 + 128; k++)
+            if (memcmp(in + k, "-----", 5) == 0)
+                return set(m, i, k + 5, TR_REDACT_PRIVATE_KEY);
+        return set(m, i, len, TR_REDACT_PRIVATE_KEY);
+    }
+    return set(m, i, len, TR_REDACT_PRIVATE_KEY); /* a cut block: mask to the end */
+}
+
+/* scheme://user:password@host keeps user and host; scheme://token@host masks the token. */
+static int match_url_credentials(const char *in, size_t len, size_t i, rd_match *m)
+{
+    size_t j = i + 3, colon = 0;
+
+    if (!starts_with(in, len, i, "://"))
+        return 0;
+    for (; j < len && j < i + 3 + RUN_MAX_BYTES; j++) {
+        char c = in[j];
+
+        if (c == '@')
+            break;
+        if (c == ':' && colon == 0)
+            colon = j;
+        /* RFC 3986 userinfo holds no gen-delims; '<' and '[' start placeholders. */
+        if (c == '/' || c == '?' || c == '#' || c == '"' || c == '\'' || c == '\\' ||
+            c == '<' || c == '>' || c == '`' || c == '[' || c == ']' ||
+            isspace((unsigned char)c))
+            return 0;
+    }
+    if (j >= len || in[j] != '@' || j == i + 3)
+        return 0;
+    if (colon)
+        return colon + 1 < j && set(m, colon + 1, j, TR_REDACT_URL_CREDENTIALS);
+    /* a bare token (https://<token>@github.com), not ssh://git@ */
+    return j - (i + 3) >= 16 && set(m, i + 3, j, TR_REDACT_URL_CREDENTIALS);
+}
+
+static int match_jwt(const char *in, size_t len, size_t i, rd_match *m)
+{
+    size_t j = i, seg;
+
+    if (!starts_with(in, len, i, "eyJ"))
+        return 0;
+    for (int part = 0; part < 3; part++) {
+        seg = run_len(in, len, j, is_b64url, 16384);
+        if (part < 2 && seg < 10)
+            return 0;
+        j += seg;
+        if (part < 2) {
+            if (j >= len || in[j] != '.')
+                return 0;
+            j++;
+        }
+    }
+    return set(m, i, j, TR_REDACT_JWT);
+}
+
+static int match_prefixed(const char *in, size_t len, size_t i, rd_match *m)
+{
+    static const struct {
+        const char *prefix;
+        size_t min_run;
+        int (*pred)(char);
+        tr_redact_kind kind;
+    } rules[] = {
+        {"sk-", 16, is_b64url, TR_REDACT_OPENAI},
+        {"sk_", 10, is_b64url, TR_REDACT_STRIPE}, {"rk_live_", 10, is_alnum, TR_REDACT_STRIPE},
+        {"rk_test_", 10, is_alnum, TR_REDACT_STRIPE}, {"pk_live_", 10, is_alnum, TR_REDACT_STRIPE},
+        {"pk_test_", 10, is_alnum, TR_REDACT_STRIPE},
+        {"github_pat_", 20, is_word, TR_REDACT_GITHUB}, {"ghp_", 20, is_alnum, TR_REDACT_GITHUB},
+        {"gho_", 20, is_alnum, TR_REDACT_GITHUB}, {"ghu_", 20, is_alnum, TR_REDACT_GITHUB},
+        {"ghs_", 20, is_alnum, TR_REDACT_GITHUB}, {"ghr_", 20, is_alnum, TR_REDACT_GITHUB},
+        {"glpat-", 20, is_b64url, TR_REDACT_GITLAB}, {"AIza", 30, is_b64url, TR_REDACT_GCP_API_KEY},
+        {"xapp-", 10, is_b64url, TR_REDACT_SLACK},
+        {"hooks.slack.com/services/", 8, is_b64any, TR_REDACT_SLACK},
+        {"hooks.slack.com/workflows/", 8, is_b64any, TR_REDACT_SLACK},
+    };
+    static const char *const aws_prefix[] = {
+        "AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA", "AGPA", "AIPA", "ANPA", "ANVA",
+    };
+
+    for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
+        size_t plen = strlen(rules[r].prefix), n;
+
+        if (!starts_with(in, len, i, rules[r].prefix))
+            continue;
+        n = run_len(in, len, i + plen, rules[r].pred, RUN_MAX_BYTES);
+        /* A token ends at a non-word char: "ghp_x..._y" or "AKIA...Xyz" is not one. */
+        if (n < rules[r].min_run || (i + plen + n < len && is_word(in[i + plen + n])))
+            continue;
+        /* A webhook keeps its host: the path is the secret. */
+        return set(m, rules[r].pred == is_b64any ? i + plen : i, i + plen + n, rules[r].kind);
+    }
+    if (starts_with(in, len, i, "xox") && len - i > 4 && strchr("abposr", in[i + 3]) &&
+        in[i + 3] != '\0' && in[i + 4] == '-') {
+        size_t n = run_len(in, len, i + 5, is_b64url, RUN_MAX_BYTES);
+
+        if (n >= 10)
+            return set(m, i, i + 5 + n, TR_REDACT_SLACK);
+    }
+    for (size_t p = 0; p < sizeof(aws_prefix) / sizeof(aws_prefix[0]); p++) {
+        if (!starts_with(in, len, i, aws_prefix[p]))
+            continue;
+        if (run_len(in, len, i + 4, is_upper_alnum, 17) == 16 &&
+            !(i + 20 < len && is_word(in[i + 20])))
+            return set(m, i, i + 20, TR_REDACT_AWS_ACCESS_KEY);
+    }
+    return 0;
+}
+
+static int match_bearer(const char *in, size_t len, size_t i, rd_match *m)
+{
+    size_t j, n;
+
+    if (!starts_with_ci(in, len, i, "bearer ") && !starts_with_ci(in, len, i, "basic "))
+        return 0;
+    j = i + (starts_with_ci(in, len, i, "bearer ") ? 7 : 6);
+    while (j < len && in[j] == ' ')
+        j++;
+    n = run_len(in, len, j, is_token_char, 8192);
+    return n >= 8 && set(m, j, j + n, TR_REDACT_AUTHORIZATION);
+}
+
+/* ------------------------------------------------------------ entropy */
+
+static double shannon_bits(const char *tok, size_t len)
+{
+    size_t counts[256] = {0};
+    double bits = 0;
+
+    for (size_t i = 0; i < len; i++)
+        counts[(unsigned char)tok[i]]++;
+    for (size_t c = 0; c < 256; c++) {
+        if (counts[c]) {
+            double p = (double)counts[c] / (double)len;
+
+            bits -= p * log2(p);
+        }
+    }
+    return bits;
+}
+
+static int char_class(char c)
+{
+    return isupper((unsigned char)c) ? 1 : islower((unsigned char)c) ? 2
+                                       : isdigit((unsigned char)c)   ? 3
+                                                                     : 0;
+}
+
+/*
+ * Mean length of the pieces a token splits into at symbols, lower→upper and
+ * letter↔digit changes ("getUserById2" → get User By Id 2: 2.4 chars;
+ * random base64 averages 1.5-2.5, identifiers made of words 3.5 and more).
+ */
+static double mean_piece_len(const char *tok, size_t len)
+{
+    size_t pieces = 0, chars = 0;
+    int prev = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        int c = char_class(tok[i]);
+
+        if (c == 0) {
+            prev = 0;
+            continue;
+        }
+        chars++;
+        if (prev == 0 || (prev == 2 && c == 1) || ((prev == 3) != (c == 3)))
+            pieces++;
+        prev = c;
+    }
+    return pieces ? (double)chars / (double)pieces : 0;
+}
+
+static int has_upper_and_lower(const char *tok, size_t len)
+{
+    int upper = 0, lower = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        upper |= isupper((unsigned char)tok[i]) != 0;
+        lower |= islower((unsigned char)tok[i]) != 0;
+    }
+    return upper && lower;
+}
+
+static int looks_random(const char *tok, size_t len)
+{
+    return has_upper_and_lower(tok, len) && mean_piece_len(tok, len) < WORDLIKE_PIECE_LEN;
+}
+
+int tr_redact_is_high_entropy(const char *tok, size_t len, double bits_per_char)
+{
+    size_t hex = 0, part = 0;
+    double need;
+    int random_part = 0;
+
+    if (tok == NULL || len < ENTROPY_MIN_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        hex += isxdigit((unsigned char)tok[i]) || tok[i] == '-';
+    if (hex == len || !looks_random(tok, len))
+        return 0; /* digests, SHAs, UUIDs; lower-case names; words */
+    /* Paths and Kind/name refs: some '/'-separated part must itself look random. */
+    if (memchr(tok, '/', len) != NULL) {
+        for (size_t i = 0; i <= len; i++) {
+            if (i < len && tok[i] != '/')
+                continue;
+            if (i - part >= 6 && looks_random(tok + part, i - part))
+                random_part = 1;
+            part = i + 1;
+        }
+        if (!random_part)
+            return 0;
+    }
+    if (bits_per_char <= 0)
+        bits_per_char = TR_REDACT_ENTROPY_DEFAULT;
+    /* A random string of n chars reaches about log2(n) - 0.5 bits: short ones can't hit 4.5. */
+    need = log2((double)(len < 64 ? len : 64)) - 0.55;
+    if (need > bits_per_char)
+        need = bits_per_char;
+    return shannon_bits(tok, len) >= need;
+}
+
+static int match_entropy(const char *in, size_t len, size_t i, double entropy, int fresh,
+                         rd_match *m)
+{
+    size_t n;
+
+    if (!fresh && i > 0 && is_b64any(in[i - 1]))
+        return 0;
+    /* Only run starts are judged, so measuring the whole run keeps the pass linear. */
+    n = run_len(in, len, i, is_b64any, len - i);
+    while (i + n < len && in[i + n] == '=')
+        n++; /* padding */
+    return tr_redact_is_high_entropy(in + i, n, entropy) &&
+           set(m, i, i + n, TR_REDACT_HIGH_ENTROPY);
+}
+
+/* ------------------------------------------------------------ assignments */
+
+static int match_shape(const char *in, size_t len, size_t i, rd_match *m)
+{
+    return match_pem(in, len, i, m) || match_jwt(in, len, i, m) || match_prefixed(in, len, i, m);
+}
+
+/* Where the value after "name" starts (past quotes, '=' or ':'), or 0. */
+static size_t value_start(const char *in, size_t len, size_t j, char *quote)
+{
+    if (j < len && in[j] == '\\')
+        j++;
+    if (j < len && (in[j] == '"' || in[j] == '\''))
+        j++;
+    while (j < len && (in[j] == ' ' || in[j] == '\t'))
+        j++;
+    if (j >= len || (in[j] != '=' && in[j] != ':'))
+        return 0;
+    if (j + 1 < len && (in[j + 1] == '=' || in[j + 1] == '/'))
+        return 0; /* "==" comparisons, "scheme://" */
+    j++;
+    while (j < len && (in[j] == ' ' || in[j] == '\t'))
+        j++;
+    if (j < len && in[j] == '\\')
+        j++;
+    *quote = 0;
+    if (j < len && (in[j] == '"' || in[j] == '\'')) {
+        *quote = in[j];
+        j++;
+    }
+    return j;
+}
+
+/* The value at in[j]: a shape inside it wins (its own kind), else up to its end. */
+static int match_value(const char *in, size_t len, size_t j, char quote, int whole_line,
+                       tr_redact_kind kind, rd_match *m)
+{
+    size_t v;
+
+    if (whole_line) {
+        /* Authorization: Bearer x → keep the scheme, so the token numbers like a bare one. */
+        size_t scheme = starts_with_ci(in, len, j, "bearer ") ? 7
+                        : starts_with_ci(in, len, j, "basic ") ? 6 : 0;
+
+        j += scheme;
+        while (scheme && j < len && in[j] == ' ')
+            j++;
+    }
+    if (match_shape(in, len, j, m))
+        return 1;
+    for (v = j; v < len; v++) {
+        char c = in[v];
+
+        if (c == '\n' || c == '\r' || (quote && c == quote))
+            break;
+        /* In a quoted value only an escaped quote ends it (JSON "\n" escapes don't). */
+        if (c == '\\' && (!quote || (v + 1 < len && (in[v + 1] == quote || in[v + 1] == '\\'))))
+            break;
+        if (!quote && !whole_line &&
+            (isspace((unsigned char)c) || strchr(",;&)}]\"'", c) != NULL))
+            break;
+        if (!quote && whole_line && strchr("\"'", c) != NULL)
+            break;
+    }
+    return v > j && set(m, j, v, kind);
+}
+
+/* NAME = value, "name": "value", name: value, Authorization: whole line. */
+static int match_assignment(const char *in, size_t len, size_t i, rd_match *m)
+{
+    size_t n = run_len(in, len, i, is_name_char, NAME_MAX_BYTES + 1), j;
+    char quote = 0;
+
+    if (n == 0 || n > NAME_MAX_BYTES || (!isalpha((unsigned char)in[i]) && in[i] != '_'))
+        return 0;
+    if ((j = value_start(in, len, i + n, &quote)) == 0 || !tr_redact_name_is_secret(in + i, n))
+        return 0;
+    /* A token inside the name is masked by its own rule; masking the value too
+     * would skip it (and make a second pass differ from the first). */
+    for (size_t k = i + 1; k < i + n; k++) {
+        rd_match inner;
+
+        if (match_pem(in, len, k, &inner) ||
+            (!is_word(in[k - 1]) &&
+             (match_prefixed(in, len, k, &inner) || match_jwt(in, len, k, &inner))))
+            return 0;
+    }
+    return match_value(in, len, j, quote, contains_ci(in + i, n, "authorization"),
+                       rd_kind_for_name(in + i, n), m);
+}
+
+/*
+ * `value` of an env entry whose `name` is secret, in JSON text or YAML
+ * (`- name: DB_PASSWORD` / `  value: x` on the next line): the name is
+ * looked for in the LOOKBEHIND_BYTES before, nearest first, in the same
+ * object (no '}' or other "value" in between).
+ */
+static int match_env_value(const char *in, size_t len, size_t i, rd_match *m)
+{
+    size_t lo = i > LOOKBEHIND_BYTES ? i - LOOKBEHIND_BYTES : 0, j;
+    char quote = 0;
+
+    if (!starts_with(in, len, i, "value") || (i + 5 < len && is_name_char(in[i + 5])))
+        return 0;
+    if ((j = value_start(in, len, i + 5, &quote)) == 0)
+        return 0;
+    for (size_t k = i; k-- > lo;) {
+        size_t v, n;
+        char q;
+
+        if (in[k] == '}' || (k + 5 <= i && k != i && memcmp(in + k, "value", 5) == 0 &&
+                             (k == 0 || !is_name_char(in[k - 1]))))
+            return 0;
+        if (memcmp(in + k, "name", 4) != 0 || (k > 0 && is_name_char(in[k - 1])) ||
+            (v = value_start(in, i, k + 4, &q)) == 0)
+            continue;
+        n = run_len(in, i, v, is_name_char, NAME_MAX_BYTES + 1);
+        if (n == 0 || n > NAME_MAX_BYTES || !tr_redact_name_is_secret(in + v, n))
+            return 0;
+        return match_value(in, len, j, quote, 0, rd_kind_for_name(in + v, n), m);
+    }
+    return 0;
+}
+
+static int match_any(const char *in, size_t len, size_t i, double entropy, int fresh,
+                     rd_match *m)
+{
+    int boundary = i == 0 || fresh || !is_word(in[i - 1]);
+
+    if (match_pem(in, len, i, m) || match_url_credentials(in, len, i, m))
+        return 1;
+    if (!boundary)
+        return 0;
+    return match_jwt(in, len, i, m) || match_prefixed(in, len, i, m) ||
+           match_bearer(in, len, i, m) || match_assignment(in, len, i, m) ||
+           match_env_value(in, len, i, m) || match_entropy(in, len, i, entropy, fresh, m);
+}
+
+int rd_match_at(const char *in, size_t len, size_t i, double entropy, int fresh, rd_match *m)
+{
+    /* Text masked before is left as it is: that keeps a second pass a no-op. */
+    return match_any(in, len, i, entropy, fresh, m) && !placeholder_at(in, len, m->start);
+}
