@@ -102,14 +102,19 @@ static int put_capped(tr_buf *out, const char *text, size_t max)
     return tr_buf_puts(out, CUT_MARK);
 }
 
-/* A capped, redacted copy; NULL without memory. */
+/*
+ * A redacted, then capped copy; NULL without memory. Redaction comes first:
+ * a secret cut in half no longer has the shape the rules recognise.
+ */
 static char *capped_redacted(const char *text, size_t max)
 {
     tr_buf capped = TR_BUF_INIT(0);
+    char *masked = tr_redact_dup(text ? text : "", NULL);
     char *out = NULL;
 
-    if (put_capped(&capped, text, max) == TR_OK)
-        out = tr_redact_dup(tr_buf_cstr(&capped), NULL);
+    if (masked != NULL && put_capped(&capped, masked, max) == TR_OK)
+        out = tr_buf_detach(&capped);
+    tr_free(masked);
     tr_buf_dispose(&capped);
     return out;
 }
@@ -188,8 +193,8 @@ int tr_chat_prompt_build(tr_chat_prompt *out, const tr_prompts *prompts,
                          const char *question, const tr_chat_limits *limits)
 {
     tr_chat_limits l;
-    tr_buf evidence = TR_BUF_INIT(0), user = TR_BUF_INIT(0);
-    char *analysis_json = NULL;
+    tr_buf user = TR_BUF_INIT(0);
+    char *analysis_json = NULL, *evidence_text = NULL;
     size_t first = 0, i;
     int rc;
 
@@ -205,19 +210,19 @@ int tr_chat_prompt_build(tr_chat_prompt *out, const tr_prompts *prompts,
             rc = add_message(out, "assistant", capped_redacted(history->items[i].answer,
                                                                l.max_turn_bytes));
     }
-    if (rc == TR_OK)
-        rc = put_capped(&evidence, evidence_json ? evidence_json : "(no evidence stored)",
-                        l.max_evidence_bytes);
+    if (rc == TR_OK && (evidence_text = capped_redacted(evidence_json ? evidence_json
+                                                                   : "(no evidence stored)",
+                                                      l.max_evidence_bytes)) == NULL)
+        rc = TR_ENOMEM;
     if (rc == TR_OK && (analysis_json = analysis_text(analysis)) == NULL)
         rc = TR_ENOMEM;
     if (rc == TR_OK)
-        rc = render_question(prompts, inc, analysis_json, tr_buf_cstr(&evidence), question,
-                             &user);
+        rc = render_question(prompts, inc, analysis_json, evidence_text, question, &user);
     /* Names, titles and the analysis come from the cluster too: mask the whole text. */
     if (rc == TR_OK)
         rc = add_message(out, "user", tr_redact_dup(tr_buf_cstr(&user), NULL));
     cJSON_free(analysis_json);
-    tr_buf_dispose(&evidence);
+    tr_free(evidence_text);
     tr_buf_dispose(&user);
     return rc;
 }
