@@ -11,7 +11,9 @@
 #include "fake_llm_server.h"
 #include "http_client.h"
 #include "http_server.h"
+#include "content.h"
 #include "llm/chat.h"
+#include "slack_blocks.h"
 #include "store.h"
 
 /*
@@ -518,6 +520,55 @@ static void test_api_dead_letters_are_listed_retried_and_need_the_token(void **s
     teardown(&fx);
 }
 
+
+/* ------------------------------------------------------------ Explain more */
+
+static void test_explain_more_posts_the_deeper_answer_through_the_outbox_with_a_link(void **s)
+{
+    fixture fx;
+    tr_store_delivery_list *due = NULL;
+    tr_notify_message *msg = NULL;
+    tr_error err;
+    cJSON *blocks = NULL;
+    char *text;
+    uint64_t deadline;
+    int found = -1;
+
+    (void)s;
+    setup(&fx);
+    assert_int_equal(tr_store_outbox_register_sink(fx.store, "slack", 1, &err), 0);
+    add_incident(&fx);
+    add_answer(&fx, "DEEPER-ANSWER the JVM heap exceeds the limit", "");
+    tr_chat_explain(fx.incident_id, "slack:U1", fx.chat);
+    deadline = uv_now(&fx.loop) + 5000;
+    while (found < 0 && uv_now(&fx.loop) < deadline) {
+        uv_run(&fx.loop, UV_RUN_NOWAIT);
+        uv_update_time(&fx.loop);
+        tr_store_delivery_list_free(due);
+        assert_int_equal(tr_store_outbox_due(fx.store, "slack", INT64_MAX / 2, 0, 10, &due,
+                                             &err), 0);
+        for (size_t i = 0; i < due->count; i++)
+            if (strcmp(due->items[i].event, "incident.explained") == 0)
+                found = (int)i;
+    }
+    assert_true(found >= 0);
+    /* The fixed question went to the LLM. */
+    assert_non_null(strstr(fake_request(&fx.llm, 0), "Explain the root cause in more depth"));
+    assert_int_equal(tr_notify_message_load(&msg, fx.store, &due->items[found], &err), 0);
+    assert_int_equal(tr_notify_message_set_link(msg, "https://triaged.example.com/"), 0);
+    assert_non_null(strstr(msg->explanation, "DEEPER-ANSWER"));
+    assert_int_equal(tr_slack_blocks_build(&blocks, msg, 0, &err), 0);
+    text = cJSON_PrintUnformatted(blocks);
+    assert_non_null(strstr(text, "DEEPER-ANSWER"));
+    assert_non_null(strstr(text, "Explanation"));
+    assert_non_null(strstr(text, "<https://triaged.example.com/v1/incidents/1|Incident>"));
+    cJSON_free(text);
+    cJSON_Delete(blocks);
+    tr_notify_message_free(msg);
+    tr_store_delivery_list_free(due);
+    teardown(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_api_chat_without_llm_is_503_naming_the_provider),
         cmocka_unit_test(test_api_chat_llm_error_is_502_and_nothing_is_stored),
         cmocka_unit_test(test_api_dead_letters_are_listed_retried_and_need_the_token),
+        cmocka_unit_test(test_explain_more_posts_the_deeper_answer_through_the_outbox_with_a_link),
     };
 
     TR_RUN_TESTS("chat", tests);
