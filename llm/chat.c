@@ -287,7 +287,6 @@ static char *explained_payload(const turn_job *j, const char *answer)
 
     if (root == NULL)
         return NULL;
-    cJSON_AddStringToObject(root, "state", tr_store_state_name(j->inc->state));
     cJSON_AddStringToObject(root, "actor", j->actor);
     cJSON_AddStringToObject(root, "question", j->question);
     if (put_capped(&capped, answer, PAYLOAD_TEXT_MAX) == TR_OK) {
