@@ -1,8 +1,9 @@
 /*
  * api.c - route handlers of the daemon's HTTP API.
  *
- * Handlers answer at once (nothing here waits on I/O yet); the store calls
- * are short SQLite reads on the loop thread.
+ * Handlers answer at once (nothing here waits on I/O); the store calls are
+ * short SQLite reads and writes on the loop thread. The chat route, which
+ * waits for the LLM, lives in llm/chat.c.
  */
 #include "api.h"
 #include "actions.h"
@@ -43,6 +44,14 @@ void tr_api_respond_json(tr_http_req *req, int status, cJSON *root)
         (void)tr_http_respond(req, status, JSON_TYPE, text, strlen(text));
     cJSON_free(text);
     cJSON_Delete(root);
+}
+
+int64_t tr_api_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int tr_api_authorized(tr_http_req *req, const char *api_token)
@@ -276,6 +285,106 @@ static void on_incident(tr_http_req *req, void *userdata)
     tr_api_respond_json(req, 200, root);
 }
 
+static cJSON *delivery_json(const tr_store_delivery *d)
+{
+    cJSON *obj = cJSON_CreateObject();
+    cJSON *payload;
+
+    if (obj == NULL)
+        return NULL;
+    cJSON_AddNumberToObject(obj, "id", (double)d->id);
+    add_string(obj, "delivery_id", d->delivery_id);
+    add_string(obj, "sink", d->sink);
+    add_string(obj, "event", d->event);
+    if (d->incident_id > 0)
+        cJSON_AddNumberToObject(obj, "incident_id", (double)d->incident_id);
+    else
+        cJSON_AddNullToObject(obj, "incident_id");
+    cJSON_AddNumberToObject(obj, "attempts", (double)d->attempts);
+    add_string(obj, "last_error", d->last_error);
+    add_time(obj, "created", d->created_ms);
+    payload = d->payload_json ? cJSON_Parse(d->payload_json) : NULL;
+    if (payload)
+        cJSON_AddItemToObject(obj, "payload", payload);
+    else
+        cJSON_AddNullToObject(obj, "payload");
+    return obj;
+}
+
+/* GET /v1/deliveries/dead[?sink=&after=&limit=]: messages a sink gave up on. */
+static void on_dead_letters(tr_http_req *req, void *userdata)
+{
+    tr_api *api = userdata;
+    tr_store_delivery_list *list = NULL;
+    tr_error err = { 0 };
+    const char *sink = tr_http_req_query(req, "sink");
+    const char *after = tr_http_req_query(req, "after");
+    const char *limit_text = tr_http_req_query(req, "limit");
+    int64_t after_id = 0;
+    size_t limit = 100;
+    cJSON *root, *items;
+    size_t i;
+
+    if (!tr_api_authorized(req, api->api_token))
+        return;
+    if (after && (after_id = tr_api_parse_id(after)) == 0) {
+        (void)tr_http_respond_error(req, 400, "bad after", "a delivery id");
+        return;
+    }
+    if (limit_text && (limit = (size_t)tr_api_parse_id(limit_text)) == 0) {
+        (void)tr_http_respond_error(req, 400, "bad limit", "a positive number");
+        return;
+    }
+    if (tr_store_outbox_dead_letters(api->store, sink && *sink ? sink : NULL, after_id, limit,
+                                     &list, &err) != TR_OK) {
+        tr_log_error("api", "listing dead letters: %s", err.message);
+        (void)tr_http_respond_error(req, 500, "store error", err.message);
+        return;
+    }
+    root = cJSON_CreateObject();
+    items = cJSON_AddArrayToObject(root, "deliveries");
+    for (i = 0; items && i < list->count; i++)
+        cJSON_AddItemToArray(items, delivery_json(&list->items[i]));
+    if (list->count > 0 && list->count >= limit)
+        cJSON_AddNumberToObject(root, "next_after", (double)list->items[list->count - 1].id);
+    tr_store_delivery_list_free(list);
+    tr_api_respond_json(req, 200, root);
+}
+
+/* POST /v1/deliveries/{id}/retry: a dead letter goes back in its sink's queue, due now. */
+static void on_retry_delivery(tr_http_req *req, void *userdata)
+{
+    tr_api *api = userdata;
+    tr_error err = { 0 };
+    int64_t id = tr_api_parse_id(tr_http_req_param(req, "id"));
+    cJSON *root;
+    int rc;
+
+    if (!tr_api_authorized(req, api->api_token))
+        return;
+    if (id == 0) {
+        (void)tr_http_respond_error(req, 400, "bad delivery id", "a positive number");
+        return;
+    }
+    rc = tr_store_outbox_retry_dead(api->store, id, tr_api_now_ms(), &err);
+    if (rc == TR_ENOTFOUND) {
+        (void)tr_http_respond_error(req, 404, "no such dead letter",
+                                    "see GET /v1/deliveries/dead");
+        return;
+    }
+    if (rc != TR_OK) {
+        tr_log_error("api", "retrying delivery %lld: %s", (long long)id, err.message);
+        (void)tr_http_respond_error(req, 500, "store error", err.message);
+        return;
+    }
+    tr_log_info("api", "dead letter %lld queued again", (long long)id);
+    tr_dispatch_notify(api->dispatch);
+    root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "id", (double)id);
+    cJSON_AddStringToObject(root, "state", "pending");
+    tr_api_respond_json(req, 200, root);
+}
+
 int tr_api_register(tr_api *api, tr_http_server *srv, tr_error *err)
 {
     static const struct {
@@ -288,6 +397,8 @@ int tr_api_register(tr_api *api, tr_http_server *srv, tr_error *err)
         { "GET", "/metrics", on_metrics },
         { "GET", "/v1/incidents", on_incidents },
         { "GET", "/v1/incidents/{id}", on_incident },
+        { "GET", "/v1/deliveries/dead", on_dead_letters },
+        { "POST", "/v1/deliveries/{id}/retry", on_retry_delivery },
     };
     size_t i;
     int rc;

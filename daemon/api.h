@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "dispatch.h"
 #include "health.h"
 #include "http_server.h"
 #include "metrics.h"
@@ -22,12 +23,18 @@ typedef struct tr_api {
     tr_health *health;      /* borrowed */
     tr_metrics *metrics;    /* borrowed */
     const char *api_token;  /* borrowed; NULL = no token required */
+    tr_dispatch *dispatch;  /* borrowed; woken after a dead letter is retried; may be NULL */
     /* Called at each /metrics scrape to refresh gauges (may be NULL). */
     void (*before_scrape)(void *userdata);
     void *userdata;
 } tr_api;
 
-/* Register every route on srv; api must outlive the server. */
+/*
+ * Register every route on srv; api must outlive the server. Besides health,
+ * readiness, metrics and the incidents:
+ *   GET  /v1/deliveries/dead[?sink=&after=&limit=]  dead letters, oldest first
+ *   POST /v1/deliveries/{id}/retry                  put one back in the queue
+ */
 int tr_api_register(tr_api *api, tr_http_server *srv, tr_error *err);
 
 /*
@@ -50,6 +57,9 @@ int64_t tr_api_parse_id(const char *text);
 
 /* The JSON form of an incident, as GET /v1/incidents/{id} shows it; caller owns it. */
 cJSON *tr_api_incident_json(const tr_store_incident *inc);
+
+/* The wall clock in milliseconds since the epoch. */
+int64_t tr_api_now_ms(void);
 
 /* RFC 3339 UTC with milliseconds ("2026-11-25T10:00:00.123Z") into out. */
 void tr_api_format_time(int64_t ms, char *out, size_t size);

@@ -349,9 +349,16 @@ int tr_cli_main(int argc, char **argv)
     else if (strcmp(cmd, "explain") == 0)
         status = cmd_explain(argc, argv);
     else if (strcmp(cmd, "chat") == 0)
-        status = cmd_client(cmd, argc, argv, "c server", 1,
-                            "usage: triaged chat ID [--server URL] [-c FILE]\n"
-                            "Ask follow-up questions about an incident.\n");
+        status = cmd_client(cmd, argc, argv, "c server json", 1,
+                            "usage: triaged chat ID [--json] [--server URL] [-c FILE]\n"
+                            "Ask follow-up questions about an incident: each line read is a\n"
+                            "question, sent with the incident's evidence, its analysis and the\n"
+                            "conversation so far; each answer is printed, with a revised patch\n"
+                            "when the model proposes one (it becomes the incident's proposed\n"
+                            "patch). Ends at end of input or /quit. Works through a pipe.\n"
+                            "--json prints each answer as the API's JSON, one per line.\n"
+                            "Exit 0 ok, 1 when the daemon or its LLM is unavailable, 2 for an\n"
+                            "unknown incident or a refused question.\n");
     else if (strcmp(cmd, "terraform") == 0)
         status = cmd_terraform(argc, argv);
     else {

@@ -14,7 +14,10 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
+
+#define CHAT_LINE_MAX (64 * 1024)
 
 typedef struct reply {
     int done;
@@ -296,6 +299,131 @@ static char *reject_body(const char *reason)
     return text;
 }
 
+/* {"message": text}; caller frees with cJSON_free. */
+static char *message_body(const char *text)
+{
+    cJSON *root = cJSON_CreateObject();
+    char *body;
+
+    if (root == NULL)
+        return NULL;
+    cJSON_AddStringToObject(root, "message", text);
+    body = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return body;
+}
+
+/*
+ * One line of stdin into line (without the newline). 1 for a line, 0 at
+ * the end of input, -1 for a line longer than CHAT_LINE_MAX (its rest is
+ * skipped).
+ */
+static int read_line(tr_buf *line)
+{
+    char chunk[4096];
+    size_t n;
+    int too_long = 0;
+
+    tr_buf_clear(line);
+    while (fgets(chunk, sizeof(chunk), stdin) != NULL) {
+        n = strlen(chunk);
+        if (n > 0 && chunk[n - 1] == '\n') {
+            chunk[--n] = '\0';
+            if (!too_long && tr_buf_put(line, chunk, n) != TR_OK)
+                too_long = 1;
+            return too_long ? -1 : 1;
+        }
+        if (!too_long && tr_buf_put(line, chunk, n) != TR_OK)
+            too_long = 1;
+    }
+    if (too_long)
+        return -1;
+    return line->len > 0 ? 1 : 0;
+}
+
+static void print_chat_answer(const reply *r, int json)
+{
+    cJSON *root = cJSON_ParseWithLength(r->body.ptr ? r->body.ptr : "", r->body.len);
+    const char *answer = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "answer"));
+    const char *patch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "patch"));
+    size_t len;
+
+    if (json) {
+        printf("%s\n", tr_buf_cstr(&r->body));
+    } else {
+        printf("%s\n", answer ? answer : "(no answer)");
+        if (patch && (len = strlen(patch)) > 0)
+            printf("\nrevised patch (now the incident's proposed patch):\n%s%s", patch,
+                   patch[len - 1] == '\n' ? "" : "\n");
+    }
+    fflush(stdout);
+    cJSON_Delete(root);
+}
+
+/*
+ * `triaged chat ID`: each line of stdin is a question, each answer is
+ * printed. On a terminal there is a banner and a prompt; through a pipe
+ * only the answers, one block per question, separated by a blank line.
+ */
+static int chat_loop(const tr_client_request *creq, const tr_config *cfg)
+{
+    int interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    tr_buf line = TR_BUF_INIT(CHAT_LINE_MAX), path = TR_BUF_INIT(4096);
+    int status = TR_EXIT_OK, turns = 0, got;
+    const char *text;
+    char *body;
+    reply r;
+
+    (void)tr_buf_printf(&path, "/v1/incidents/%s/chat", creq->arg);
+    if (interactive)
+        printf("Follow-up questions about incident %s. End with /quit or Ctrl-D.\n", creq->arg);
+    for (;;) {
+        if (interactive) {
+            printf("\nchat #%s> ", creq->arg);
+            fflush(stdout);
+        }
+        got = read_line(&line);
+        if (got == 0)
+            break;
+        if (got < 0) {
+            fprintf(stderr, "triaged chat: a question is limited to %d bytes\n", CHAT_LINE_MAX);
+            status = TR_EXIT_USAGE;
+            continue;
+        }
+        text = tr_buf_cstr(&line);
+        text += strspn(text, " \t\r");
+        if (*text == '\0')
+            continue;
+        if (strcmp(text, "/quit") == 0 || strcmp(text, "/exit") == 0)
+            break;
+        if ((body = message_body(text)) == NULL) {
+            fprintf(stderr, "triaged chat: out of memory\n");
+            status = TR_EXIT_FAILURE;
+            break;
+        }
+        memset(&r, 0, sizeof(r));
+        tr_buf_init(&r.body, 16 * 1024 * 1024);
+        status = call_api(creq, cfg, TR_HTTP_POST, tr_buf_cstr(&path), body, &r);
+        cJSON_free(body);
+        if (status == TR_EXIT_OK && r.status == 200) {
+            if (turns++ > 0 && !interactive && !creq->json)
+                printf("\n");
+            print_chat_answer(&r, creq->json);
+        } else if (status == TR_EXIT_OK) {
+            status = print_api_error(creq->command, &r);
+        }
+        tr_buf_dispose(&r.body);
+        /* A refused question (400) does not end a conversation; anything else does. */
+        if (status != TR_EXIT_OK && !(r.status == 400 && interactive))
+            break;
+    }
+    if (interactive)
+        printf("\n");
+    tr_buf_dispose(&line);
+    tr_buf_dispose(&path);
+    return status;
+}
+
 /* Only plain words and numbers go into a URL unescaped. */
 static int is_word(const char *s, const char *allowed)
 {
@@ -320,11 +448,14 @@ int tr_client_run(const tr_client_request *creq, const tr_config *cfg)
         return TR_EXIT_USAGE;
     }
     decision = strcmp(creq->command, "accept") == 0 || strcmp(creq->command, "reject") == 0;
-    if ((strcmp(creq->command, "show") == 0 || decision) && !is_word(creq->arg, "0123456789")) {
+    if ((strcmp(creq->command, "show") == 0 || strcmp(creq->command, "chat") == 0 || decision) &&
+        !is_word(creq->arg, "0123456789")) {
         fprintf(stderr, "triaged %s: incident ID must be a number, not '%s'\n", creq->command,
                 creq->arg ? creq->arg : "");
         return TR_EXIT_USAGE;
     }
+    if (strcmp(creq->command, "chat") == 0)
+        return chat_loop(creq, cfg);
     memset(&r, 0, sizeof(r));
     tr_buf_init(&r.body, 64 * 1024 * 1024);
     if (strcmp(creq->command, "incidents") == 0) {

@@ -164,6 +164,28 @@ static const char schema_v1[] =
     " value TEXT NOT NULL,"
     " updated_ms INTEGER NOT NULL);";
 
+/*
+ * Schema v2: the follow-up conversation per incident (`triaged chat`, the
+ * API's /chat, Slack's "Explain more"). turn numbers are per incident and
+ * never reused; a turn that revised the patch points at the analysis row it
+ * added (the patch itself lives there, where the fixer looks for it).
+ */
+static const char schema_v2[] =
+    "CREATE TABLE chat_turns ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,"
+    " turn INTEGER NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " question TEXT NOT NULL,"
+    " answer TEXT NOT NULL,"
+    " patch TEXT,"
+    " analysis_id INTEGER REFERENCES analyses(id) ON DELETE SET NULL,"
+    " provider TEXT, model TEXT,"
+    " tokens_in INTEGER NOT NULL DEFAULT 0,"
+    " tokens_out INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL,"
+    " UNIQUE (incident_id, turn));";
+
 typedef struct store_migration {
     int version;
     const char *sql;
@@ -172,9 +194,10 @@ typedef struct store_migration {
 /* Append only; a released migration is never edited. */
 static const store_migration migrations[] = {
     { 1, schema_v1 },
+    { 2, schema_v2 },
 };
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 static const char sql_begin[] = "BEGIN IMMEDIATE";
 static const char sql_commit[] = "COMMIT";

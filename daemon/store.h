@@ -330,6 +330,60 @@ int tr_store_pr_list_open(tr_store *store, size_t limit, tr_store_pr_list **out,
 void tr_store_pr_free(tr_store_pr *pr);
 void tr_store_pr_list_free(tr_store_pr_list *list);
 
+/* ------------------------------------------------------------ chat */
+
+/* Turns kept per incident; older ones are dropped (turn numbers keep counting). */
+#define TR_STORE_CHAT_TURNS_KEPT 200
+
+/*
+ * One question and its answer in the follow-up conversation about an
+ * incident. The question is stored as given: callers redact it first.
+ */
+typedef struct tr_store_chat_turn {
+    int64_t id;
+    int64_t incident_id;
+    int64_t turn;            /* 1, 2, ... per incident; assigned by the store */
+    const char *actor;       /* "api", "slack:U123", ... */
+    const char *question;
+    const char *answer;
+    const char *patch;       /* a revised patch, or NULL */
+    int64_t analysis_id;     /* the analysis row the revised patch went into, 0 = none */
+    const char *provider;
+    const char *model;
+    int64_t tokens_in;
+    int64_t tokens_out;
+    int64_t created_ms;
+} tr_store_chat_turn;
+
+typedef struct tr_store_chat_list {
+    tr_store_chat_turn *items; /* oldest first */
+    size_t count;
+} tr_store_chat_list;
+
+/*
+ * Record a turn in one transaction: the turn (incident_id, actor, question,
+ * answer, patch, provider, model, tokens are read; its number is the next
+ * one of the incident), the revised analysis when revised is not NULL (its
+ * incident_id must match; it becomes the incident's latest analysis, so the
+ * fixer takes its patch), the optional transition t (e.g. an outbox event
+ * `incident.explained`), and the pruning of turns beyond
+ * TR_STORE_CHAT_TURNS_KEPT. *turn_out and *analysis_id_out may be NULL.
+ * TR_ENOTFOUND for an unknown incident.
+ */
+int tr_store_chat_put(tr_store *store, const tr_store_chat_turn *turn,
+                      const tr_store_analysis *revised, const tr_store_transition *t,
+                      int64_t now_ms, int64_t *turn_out, int64_t *analysis_id_out,
+                      tr_error *err);
+
+/*
+ * The last `limit` turns of an incident (at most TR_STORE_CHAT_TURNS_KEPT),
+ * oldest first; an empty list when there are none. Caller frees *out with
+ * tr_store_chat_list_free.
+ */
+int tr_store_chat_recent(tr_store *store, int64_t incident_id, size_t limit,
+                         tr_store_chat_list **out, tr_error *err);
+void tr_store_chat_list_free(tr_store_chat_list *list);
+
 /* ------------------------------------------------------------ outbox */
 
 /*

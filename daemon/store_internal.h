@@ -97,6 +97,15 @@ int store_check_event(const char *event, tr_error *err);
 int store_transition_locked(tr_store *store, int64_t incident_id, const tr_store_transition *t,
                             int64_t now_ms, tr_error *err);
 
+/*
+ * Analyses (store_records.c), also written by a chat turn that revises the
+ * patch: check the bounds, then insert inside the caller's transaction
+ * (record is a tr_store_analysis).
+ */
+int store_check_analysis(const tr_store_analysis *a, tr_error *err);
+int store_analysis_insert(tr_store *store, const void *record, int64_t now_ms, int64_t *id,
+                          tr_error *err);
+
 /* 1 for a real state (not TR_INCIDENT_NONE, not out of range). */
 int store_state_valid(int state);
 /* The state's name for messages; never NULL. */

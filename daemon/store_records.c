@@ -200,7 +200,7 @@ static const char sql_analysis_latest[] =
     " fallback_reason, created_ms FROM analyses WHERE incident_id = ?1"
     " ORDER BY id DESC LIMIT ?2";
 
-static int check_analysis(const tr_store_analysis *a, tr_error *err)
+int store_check_analysis(const tr_store_analysis *a, tr_error *err)
 {
     int rc = store_check_text("summary", a->summary, TR_STORE_TEXT_MAX, 1, err);
 
@@ -229,8 +229,8 @@ static int check_analysis(const tr_store_analysis *a, tr_error *err)
     return rc;
 }
 
-static int analysis_insert(tr_store *store, const void *record, int64_t now_ms, int64_t *id,
-                           tr_error *err)
+int store_analysis_insert(tr_store *store, const void *record, int64_t now_ms, int64_t *id,
+                          tr_error *err)
 {
     const tr_store_analysis *a = record;
     sqlite3_stmt *stmt;
@@ -261,11 +261,11 @@ int tr_store_analysis_put(tr_store *store, const tr_store_analysis *analysis,
                           const tr_store_transition *t, int64_t now_ms, int64_t *id_out,
                           tr_error *err)
 {
-    int rc = check_analysis(analysis, err);
+    int rc = store_check_analysis(analysis, err);
 
     if (rc != TR_OK)
         return rc;
-    return put_with_transition(store, analysis->incident_id, analysis_insert, analysis, t,
+    return put_with_transition(store, analysis->incident_id, store_analysis_insert, analysis, t,
                                now_ms, id_out, err);
 }
 

@@ -315,8 +315,11 @@ static void slack_act(tr_actions *ctx, const tr_slack_action *act, tr_buf *text,
         snprintf(key, sizeof(key), "slack/explain/%lld", (long long)id);
         (void)tr_store_kv_put(ctx->store, key, tr_buf_cstr(&actor), now_ms(ctx), &err);
         explain_text(ctx, id, text);
-        if (ctx->on_explain)
-            ctx->on_explain(id, tr_buf_cstr(&actor), ctx->userdata);
+        if (ctx->on_explain) {
+            ctx->on_explain(id, tr_buf_cstr(&actor),
+                            ctx->explain_userdata ? ctx->explain_userdata : ctx->userdata);
+            (void)tr_buf_puts(text, "\n_A deeper explanation is on its way in this thread._");
+        }
     }
     tr_buf_dispose(&actor);
 }

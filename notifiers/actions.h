@@ -38,8 +38,14 @@ typedef struct tr_actions {
     void *clock_userdata;
     /* Optional hooks (e.g. the fixer, a deeper analysis): after the change is committed. */
     void (*on_decision)(int64_t incident_id, int accept, void *userdata);
+    /*
+     * "Explain more": besides the analysis spelled out at once, the daemon
+     * hooks tr_chat_explain here (explain_userdata = the tr_chat) for a
+     * deeper answer posted later in the incident's thread.
+     */
     void (*on_explain)(int64_t incident_id, const char *actor, void *userdata);
     void *userdata;
+    void *explain_userdata;           /* for on_explain; NULL = userdata */
 } tr_actions;
 
 /*

@@ -26,7 +26,7 @@ typedef struct message_owned {
     tr_store_analysis *analysis;
     tr_store_decision *decision;
     tr_store_pr *pr;
-    char *delivery_id, *sink, *event, *run_url;
+    char *delivery_id, *sink, *event, *run_url, *incident_url, *explanation;
 } message_owned;
 
 static const char *const severity_names[] = { "info", "warning", "error", "critical" };
@@ -94,7 +94,7 @@ int tr_notify_is_state_change(const char *event)
 {
     static const char *const events[] = { "incident.opened",   "incident.reopened",
                                           "incident.resolved", "incident.accepted",
-                                          "incident.rejected" };
+                                          "incident.rejected", "incident.explained" };
     size_t i;
 
     if (event == NULL)
@@ -118,6 +118,7 @@ const char *tr_notify_event_title(const char *event)
         { "incident.accepted", "Fix accepted" },   { "incident.rejected", "Fix rejected" },
         { "incident.failed", "Incident failed" },  { "pr.opened", "Fix PR opened" },
         { "pr.merged", "Fix PR merged" },          { "pr.closed", "Fix PR closed" },
+        { "incident.explained", "Explanation" },
     };
     size_t i;
 
@@ -320,6 +321,10 @@ int tr_notify_message_load(tr_notify_message **out, tr_store *store,
     m->sink = tr_strdup(d->sink);
     m->event = tr_strdup(d->event);
     m->run_url = run_url_of(m->pub.incident->facts_json);
+    if (strcmp(d->event, "incident.explained") == 0) {
+        m->explanation = json_dup(payload, "answer");
+        m->pub.explanation = m->explanation;
+    }
     if (m->delivery_id == NULL || m->sink == NULL || m->event == NULL) {
         rc = tr_error_set(err, TR_ENOMEM, "out of memory");
         goto cleanup;
@@ -356,7 +361,31 @@ void tr_notify_message_free(tr_notify_message *msg)
     tr_free(m->sink);
     tr_free(m->event);
     tr_free(m->run_url);
+    tr_free(m->incident_url);
+    tr_free(m->explanation);
     tr_free(m);
+}
+
+int tr_notify_message_set_link(tr_notify_message *msg, const char *public_url)
+{
+    message_owned *m = (message_owned *)msg;
+    tr_buf url = TR_BUF_INIT(4096);
+    size_t len = public_url ? strlen(public_url) : 0;
+
+    if (len == 0 || msg->incident_id <= 0 ||
+        (strncmp(public_url, "https://", 8) != 0 && strncmp(public_url, "http://", 7) != 0))
+        return TR_OK;
+    while (len > 0 && public_url[len - 1] == '/')
+        len--;
+    if (tr_buf_put(&url, public_url, len) != TR_OK ||
+        tr_buf_printf(&url, "/v1/incidents/%lld", (long long)msg->incident_id) != TR_OK) {
+        tr_buf_dispose(&url);
+        return TR_ENOMEM;
+    }
+    tr_free(m->incident_url);
+    m->incident_url = tr_buf_detach(&url);
+    m->pub.incident_url = m->incident_url;
+    return TR_OK;
 }
 
 /* ------------------------------------------------------------ bounded text */

@@ -30,6 +30,8 @@ typedef struct tr_notify_message {
     const tr_store_decision *decision;  /* the latest decision, or NULL */
     const char *pr_url;                 /* the incident's latest PR, or NULL */
     const char *run_url;                /* a Terraform run's URL from the facts, or NULL */
+    const char *incident_url;           /* <public_url>/v1/incidents/<id>, or NULL */
+    const char *explanation;            /* incident.explained: the answer, else NULL */
     int severity;                       /* TR_CONFIG_SEVERITY_*: analysis, else per class */
     int64_t created_ms;                 /* when the message was enqueued */
 } tr_notify_message;
@@ -43,6 +45,13 @@ int tr_notify_message_load(tr_notify_message **out, tr_store *store,
                            const tr_store_delivery *d, tr_error *err);
 void tr_notify_message_free(tr_notify_message *msg);
 
+/*
+ * Set msg->incident_url to <public_url>/v1/incidents/<id> ([daemon]
+ * public_url; trailing slashes dropped). Nothing is set for an empty or
+ * non-http(s) public_url or a message about no incident. TR_ENOMEM only.
+ */
+int tr_notify_message_set_link(tr_notify_message *msg, const char *public_url);
+
 /* "info" | "warning" | "error" | "critical" (also "low", "medium", "high") → level; -1. */
 int tr_notify_severity_parse(const char *name);
 /* The name of a TR_CONFIG_SEVERITY_* level; "unknown" when out of range. */
@@ -50,7 +59,10 @@ const char *tr_notify_severity_name(int level);
 /* The severity of a failure class when no analysis says otherwise. */
 int tr_notify_class_severity(const char *source, const char *failure_class);
 
-/* 1 for events that announce a state change (exempt from the per-incident rate limit). */
+/*
+ * 1 for events exempt from the per-incident rate limit: those that announce
+ * a state change, and incident.explained (a person asked for it).
+ */
 int tr_notify_is_state_change(const char *event);
 /* A short human title for an event ("New incident", "Analysis", "Resolved"). */
 const char *tr_notify_event_title(const char *event);

@@ -44,6 +44,7 @@ typedef struct sink {
 
 struct tr_dispatch {
     uv_loop_t *loop;
+    const char *public_url; /* [daemon] public_url: links back to the API; "" = none */
     tr_store *store;
     uv_timer_t timer;
     tr_dispatch_options opt;
@@ -322,6 +323,10 @@ static void pump(sink *s)
                          row->delivery_id, err.message);
             break; /* the lease brings it back */
         }
+        if (tr_notify_message_set_link(msg, d->public_url) != TR_OK) {
+            tr_log_error("notify", "%s: out of memory", s->cfg->name);
+            break; /* the lease brings it back */
+        }
         if ((why = filtered(s, msg)) != NULL) {
             tr_log_debug("notify", "%s: %s of incident %" PRId64 " filtered out by %s",
                          s->cfg->name, row->event, row->incident_id, why);
@@ -457,6 +462,7 @@ int tr_dispatch_new_with(tr_dispatch **out, uv_loop_t *loop, tr_store *store,
         d->opt.lease_ms = d->opt.send_timeout_ms + 5000;
     d->loop = loop;
     d->store = store;
+    d->public_url = cfg->daemon.public_url;
     if (metrics) {
         d->deliveries = tr_metrics_counter(metrics, "triaged_notify_deliveries",
                                            "Notification delivery attempts by sink and outcome.",

@@ -98,7 +98,8 @@ static int log_send(void *state, const tr_notify_message *msg, tr_notify_done_cb
                         msg->delivery_id);
     put_field(&b, "title", inc->title);
     put_field(&b, "message", inc->message);
-    if (a) {
+    put_field(&b, "explanation", msg->explanation);
+    if (a && msg->explanation == NULL) {
         put_field(&b, "summary", a->summary);
         put_field(&b, "root cause", a->root_cause);
         put_list(&b, "evidence", a->evidence_json);
@@ -114,6 +115,7 @@ static int log_send(void *state, const tr_notify_message *msg, tr_notify_done_cb
     }
     put_field(&b, "pull request", msg->pr_url);
     put_field(&b, "run", msg->run_url);
+    put_field(&b, "link", msg->incident_url);
     (void)tr_buf_putc(&b, '\n');
     result.error = "";
     if (fwrite(b.ptr ? b.ptr : "", 1, b.len, s->out) != b.len || fflush(s->out) != 0) {

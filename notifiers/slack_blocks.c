@@ -304,7 +304,10 @@ int tr_slack_blocks_build(cJSON **out, const tr_notify_message *msg, int buttons
     fallback_text(root, msg);
     header_block(&b, msg);
     context_block(&b, msg);
-    if (a) {
+    if (msg->explanation) {
+        /* The analysis is already in the thread: this message is the deeper answer. */
+        heading_section(&b, "*Explanation*", msg->explanation, 0);
+    } else if (a) {
         heading_section(&b, "*Summary*", a->summary, 0);
         heading_section(&b, "*Root cause*", a->root_cause, 0);
         list_sections(&b, "*Key evidence*", a->evidence_json, 0);
@@ -324,6 +327,7 @@ int tr_slack_blocks_build(cJSON **out, const tr_notify_message *msg, int buttons
     decision_section(&b, msg);
     put_link(&links, msg->pr_url, "Pull request");
     put_link(&links, msg->run_url, "Terraform run");
+    put_link(&links, msg->incident_url, "Incident");
     if (links.len)
         add_section(&b, tr_buf_cstr(&links));
     if (buttons && msg->incident_id > 0)

@@ -191,7 +191,9 @@ static cJSON *build_card(const tr_notify_message *msg)
     head = text_block(body, tr_buf_cstr(&text), 0);
     if (head)
         cJSON_AddBoolToObject(head, "isSubtle", 1);
-    if (a) {
+    if (msg->explanation) {
+        section(body, "Explanation", msg->explanation);
+    } else if (a) {
         section(body, "Summary", a->summary);
         section(body, "Root cause", a->root_cause);
         list(body, "Key evidence", a->evidence_json, 0);
@@ -211,6 +213,7 @@ static cJSON *build_card(const tr_notify_message *msg)
     actions = cJSON_AddArrayToObject(card, "actions");
     open_url(actions, "Pull request", msg->pr_url);
     open_url(actions, "Terraform run", msg->run_url);
+    open_url(actions, "Incident", msg->incident_url);
     tr_buf_dispose(&text);
     return root;
 }

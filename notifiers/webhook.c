@@ -131,6 +131,12 @@ static int webhook_send(void *state, const tr_notify_message *msg, tr_notify_don
         cJSON_AddStringToObject(root, "pull_request", msg->pr_url);
     else
         cJSON_AddNullToObject(root, "pull_request");
+    if (msg->incident_url)
+        cJSON_AddStringToObject(root, "url", msg->incident_url);
+    else
+        cJSON_AddNullToObject(root, "url");
+    if (msg->explanation)
+        cJSON_AddStringToObject(root, "explanation", msg->explanation);
     body = cJSON_PrintUnformatted(root);
     if (body == NULL) {
         rc = tr_error_set(err, TR_ENOMEM, "webhook: out of memory");

@@ -392,6 +392,41 @@ static void test_slack_bad_signature_old_timestamp_and_changed_byte_get_401(void
     teardown(&fx);
 }
 
+typedef struct explain_seen {
+    int64_t id;
+    char actor[64];
+} explain_seen;
+
+static void on_explain(int64_t incident_id, const char *actor, void *userdata)
+{
+    explain_seen *seen = userdata;
+
+    seen->id = incident_id;
+    snprintf(seen->actor, sizeof(seen->actor), "%s", actor);
+}
+
+static void test_slack_explain_asks_for_a_deeper_answer_in_the_thread(void **state)
+{
+    fixture fx;
+    explain_seen seen = { 0 };
+    char *body;
+    int64_t id;
+
+    (void)state;
+    setup(&fx, NULL);
+    fx.ctx.on_explain = on_explain;
+    fx.ctx.explain_userdata = &seen;
+    id = incident_in(&fx, TR_INCIDENT_ANALYZED);
+    body = form_body(&fx, "triaged_explain", id);
+    assert_int_equal(post_slack(&fx, body, NOW_S, 0), 200);
+    settle(&fx, 1);
+    assert_int_equal(seen.id, id);
+    assert_string_equal(seen.actor, "slack:U1");
+    assert_non_null(strstr(fx.followup, "deeper explanation is on its way"));
+    tr_free(body);
+    teardown(&fx);
+}
+
 static void test_slack_explain_replies_with_the_analysis(void **state)
 {
     fixture fx;
@@ -520,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_slack_accept_button_accepts_and_says_the_fixer_follows),
         cmocka_unit_test(test_slack_bad_signature_old_timestamp_and_changed_byte_get_401),
         cmocka_unit_test(test_slack_explain_replies_with_the_analysis),
+        cmocka_unit_test(test_slack_explain_asks_for_a_deeper_answer_in_the_thread),
         cmocka_unit_test(test_api_accept_reject_states_and_errors),
         cmocka_unit_test(test_api_accept_of_a_proposed_patch),
         cmocka_unit_test(test_analysis_json_for_the_api),
