@@ -19,6 +19,7 @@
 #include "actions.h"
 #include "analysis.h"
 #include "api.h"
+#include "chat.h"
 #include "buf.h"
 #include "cli.h"
 #include "dispatch.h"
@@ -58,6 +59,7 @@ typedef struct daemon_state {
     tr_http_server *server;
     tr_kube_watcher *kube;
     tr_analysis *analysis;
+    tr_chat *chat;
     tr_kube_evidence *evidence;
     tr_dispatch *dispatch;
     tr_actions actions;
@@ -149,6 +151,8 @@ static void begin_stop(daemon_state *d, const char *why)
     /* The stage uses the evidence gatherer, which uses the watcher's connection. */
     tr_analysis_close(d->analysis);
     d->analysis = NULL;
+    tr_chat_close(d->chat); /* turns waiting for the LLM are answered 503 */
+    d->chat = NULL;
     tr_kube_evidence_free(d->evidence);
     d->evidence = NULL;
     tr_kube_watcher_close(d->kube);
@@ -295,6 +299,7 @@ static int start_server(daemon_state *d, tr_error *err)
     d->api.health = d->health;
     d->api.metrics = d->metrics;
     d->api.api_token = d->api_token;
+    d->api.dispatch = d->dispatch;
     d->api.before_scrape = before_scrape;
     d->api.userdata = d;
     rc = tr_api_register(&d->api, d->server, err);
@@ -303,8 +308,12 @@ static int start_server(daemon_state *d, tr_error *err)
     d->actions.api_token = d->api_token;
     d->actions.slack_signing_secret = d->slack_secret;
     d->actions.dispatch = d->dispatch;
+    d->actions.on_explain = tr_chat_explain;
+    d->actions.explain_userdata = d->chat;
     if (rc == TR_OK)
         rc = tr_actions_register(d->server, &d->actions, err);
+    if (rc == TR_OK)
+        rc = tr_chat_register(d->server, d->chat, d->api_token, err);
     if (rc == TR_OK && d->tf_http)
         rc = tr_tf_http_register(d->server, d->tf_http, err);
     if (rc == TR_OK)
@@ -457,6 +466,15 @@ static int start_kubernetes(daemon_state *d, tr_error *err)
     return rc;
 }
 
+static int start_chat(daemon_state *d, tr_error *err)
+{
+    tr_chat_options options;
+
+    memset(&options, 0, sizeof(options));
+    options.dispatch = d->dispatch;
+    return tr_chat_new(&d->chat, &d->loop, d->store, d->http, d->cfg, d->metrics, &options, err);
+}
+
 static int read_api_token(daemon_state *d, tr_error *err)
 {
     const char *file = d->cfg->daemon.api_token_file;
@@ -497,6 +515,8 @@ static int start(daemon_state *d, tr_error *err)
     if ((rc = start_kubernetes(d, err)) != TR_OK)
         return rc;
     if ((rc = start_analysis(d, err)) != TR_OK)
+        return rc;
+    if ((rc = start_chat(d, err)) != TR_OK)
         return rc;
     if ((rc = prepare_terraform(d, err)) != TR_OK)
         return rc;

@@ -11,6 +11,7 @@
 #include "patch_internal.h"
 
 #include "alloc.h"
+#include "redact.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -414,7 +415,7 @@ static int parse_hunk_body(parser *ps, tr_patch_filediff *f, tr_patch_hunk *h)
         last = &h->lines[h->count - 1];
         if (tag == '+') {
             f->added++;
-            if (memmem(s.ptr, s.len, "[REDACTED", 9) || memmem(s.ptr, s.len, "<redacted:", 10))
+            if (tr_redact_has_placeholder(s.ptr, s.len))
                 return tr_error_set(ps->err, TR_EINVAL, "%s: hunk %zu: an added line holds a "
                                     "redaction placeholder ([REDACTED... or <redacted:...>): "
                                     "keep the existing value's line unchanged instead",

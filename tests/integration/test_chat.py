@@ -179,7 +179,7 @@ def test_chat_through_a_pipe_keeps_the_conversation_and_proposes_a_patch():
         assert "what should I change" in second[3]["content"], second
         # The secret in the question never left the daemon, nor was it stored.
         assert all(SECRET not in b for b in llm.bodies)
-        assert "[REDACTED" in llm.chat_bodies[0]["messages"][-1]["content"]
+        assert "<redacted:" in llm.chat_bodies[0]["messages"][-1]["content"]
         # The revised patch is now the incident's proposed patch.
         status, _, body = d.request("GET", "/v1/incidents/%d" % incident_id)
         assert json.loads(body)["analysis"]["patch"] == PATCH, body

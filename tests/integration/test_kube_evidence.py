@@ -256,7 +256,7 @@ def test_explain_crashloop_gathers_folded_redacted_logs_and_events():
     prev = [r for r in Kubelet.requests if "previous=true" in r]
     assert prev and all(r.startswith("/containerLogs/%s/%s/app?" % (NS, pod["metadata"]["name"]))
                         for r in prev), Kubelet.requests
-    assert "tailLines=20" in prev[0] and "limitBytes=" in prev[0], prev
+    assert "tailLines=160" in prev[0] and "limitBytes=" in prev[0], prev
 
 
 def test_explain_healthy_object_says_no_failure_found():
