@@ -253,8 +253,8 @@ size_t tr_locate_find(const tr_locate_index *index, const char *subpath, const c
         if (subpath != NULL && !tr_locate_path_under(k->dir, tr_buf_cstr(&sub)))
             continue;
         s = score(d->kind, v->name, v->ns, kind, name, namespace_);
-        /* On a tie the rendered identity wins: it is what the cluster has. */
-        if (s > 0 && s >= best[v->doc].score) {
+        /* On a tie the document's own identity stays: that overlay renamed nothing. */
+        if (s > best[v->doc].score) {
             best[v->doc].score = s;
             best[v->doc].via_overlay_path = k->file;
         }

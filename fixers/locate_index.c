@@ -137,8 +137,16 @@ static int builder_node(builder *b, const yaml_event_t *ev)
         note_end(b, &ev->start_mark, &ev->end_mark);
     else if (ev->start_mark.line + 1 > (size_t)b->last_line)
         b->last_line = (int)ev->start_mark.line + 1;
-    if (b->skip > 0 || b->skip_next) {
+    if (b->skip_next) {
+        /* The skipped value's key is dropped with it. */
         b->skip_next = 0;
+        tr_free(b->key[b->depth - 1]);
+        b->key[b->depth - 1] = NULL;
+        if (collection)
+            b->skip++;
+        return 0;
+    }
+    if (b->skip > 0) {
         if (collection)
             b->skip++;
         return 0;

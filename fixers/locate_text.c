@@ -376,6 +376,10 @@ int tr_locate_terraform(tr_locate_tf *out, const char *root, const char *root_mo
 
         first = start_line - (around > 0 ? around : 0);
         last = first + max_lines - 1 < end_line ? end_line : first + max_lines - 1;
+        if (last > n) {
+            last = n;
+            first = last - max_lines + 1;
+        }
         if (first < 1)
             first = 1;
     }
