@@ -231,6 +231,25 @@ static int is_kustomization_file(const char *file)
            strcmp(base, "Kustomization") == 0;
 }
 
+/* A copy of src (NULL stays NULL) in *dst; 0 or TR_ENOMEM. */
+static int dup_str(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src == NULL)
+        return 0;
+    *dst = tr_strdup(src);
+    return *dst ? 0 : TR_ENOMEM;
+}
+
+static int dup_field(const char **dst, const char *src)
+{
+    char *copy;
+    int rc = dup_str(&copy, src);
+
+    *dst = copy;
+    return rc;
+}
+
 static int add_kustomization(tr_locate_index *index, const char *file, const cJSON *root)
 {
     static const char *const lists[] = {"resources", "bases", "components"};
@@ -248,9 +267,9 @@ static int add_kustomization(tr_locate_index *index, const char *file, const cJS
     k->file = tr_strdup(file);
     if (k->dir == NULL || k->file == NULL)
         return TR_ENOMEM;
-    if ((obj_str(root, "namespace") && !(k->namespace_ = tr_strdup(obj_str(root, "namespace")))) ||
-        (obj_str(root, "namePrefix") && !(k->name_prefix = tr_strdup(obj_str(root, "namePrefix")))) ||
-        (obj_str(root, "nameSuffix") && !(k->name_suffix = tr_strdup(obj_str(root, "nameSuffix")))))
+    if (dup_str(&k->namespace_, obj_str(root, "namespace")) != 0 ||
+        dup_str(&k->name_prefix, obj_str(root, "namePrefix")) != 0 ||
+        dup_str(&k->name_suffix, obj_str(root, "nameSuffix")) != 0)
         return TR_ENOMEM;
     for (i = 0; i < 3; i++)
         total += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, lists[i]));
@@ -267,15 +286,6 @@ static int add_kustomization(tr_locate_index *index, const char *file, const cJS
         }
     }
     return 0;
-}
-
-static int dup_field(const char **dst, const char *src)
-{
-    *dst = NULL;
-    if (src == NULL)
-        return 0;
-    *dst = tr_strdup(src);
-    return *dst ? 0 : TR_ENOMEM;
 }
 
 static int add_document(tr_locate_index *index, const char *file, int doc_index, builder *b)
@@ -523,7 +533,8 @@ static int walk_dir(walk *w, const char *rel, size_t depth)
         count++;
     }
     /* readdir order is the filesystem's: sort so the index is the same on every host. */
-    qsort(names, count, sizeof(char *), cmp_names);
+    if (count > 0)
+        qsort(names, count, sizeof(char *), cmp_names);
     for (i = 0; i < count && rc == 0 && !w->stop; i++)
         rc = walk_entry(w, rel, names[i], chart_dir, depth);
 cleanup:

@@ -257,15 +257,18 @@ static int argo_one(tr_locate_source *src, const cJSON *spec)
 {
     const char *const helm_files[] = {"helm", "valueFiles", NULL};
     const cJSON *files = json_path(spec, helm_files), *file;
+    const char *revision;
 
     if (dup_opt(&src->repo_url, json_str(spec, "repoURL")) != 0 ||
         (src->path = clean_dir(json_str(spec, "path"))) == NULL ||
         dup_opt(&src->chart, json_str(spec, "chart")) != 0 ||
         dup_opt(&src->ref_name, json_str(spec, "ref")) != 0)
         return TR_ENOMEM;
-    if (json_str(spec, "targetRevision") && strcmp(json_str(spec, "targetRevision"), "HEAD"))
-        if (dup_opt(&src->revision, json_str(spec, "targetRevision")) != 0)
-            return TR_ENOMEM;
+    /* "HEAD" (or nothing) means the repository's default branch. */
+    revision = json_str(spec, "targetRevision");
+    if (revision != NULL && strcmp(revision, "HEAD") != 0 &&
+        dup_opt(&src->revision, revision) != 0)
+        return TR_ENOMEM;
     cJSON_ArrayForEach(file, files) {
         if (!cJSON_IsString(file) || src->value_file_count >= TR_LOCATE_MAX_VALUE_FILES)
             continue;

@@ -82,7 +82,8 @@ static void test_origin_argo_tracking_id_names_the_app(void **state)
                         "\"argocd.argoproj.io/tracking-id\":\"shop-app:apps/Deployment:shop/web\"},"
                         "\"labels\":{\"app.kubernetes.io/instance\":\"other\"}}");
     cJSON *core = parse("{\"name\":\"cfg\",\"namespace\":\"shop\",\"annotations\":{"
-                        "\"argocd.argoproj.io/tracking-id\":\"team_payments:/ConfigMap:shop/cfg\"}}");
+                        "\"argocd.argoproj.io/tracking-id\":"
+                        "\"team_payments:/ConfigMap:shop/cfg\"}}");
     tr_locate_origin o;
 
     (void)state;
@@ -106,7 +107,8 @@ static void test_origin_ignores_tracking_id_of_another_object(void **state)
     cJSON *copy = parse("{\"name\":\"web-copy\",\"namespace\":\"shop\",\"annotations\":{"
                         "\"argocd.argoproj.io/tracking-id\":\"shop-app:apps/Deployment:shop/web\"},"
                         "\"labels\":{\"app.kubernetes.io/instance\":\"shop-app\"}}");
-    cJSON *label = parse("{\"name\":\"web\",\"labels\":{\"app.kubernetes.io/instance\":\"guestbook\"}}");
+    cJSON *label = parse("{\"name\":\"web\",\"labels\":{"
+                         "\"app.kubernetes.io/instance\":\"guestbook\"}}");
     tr_locate_origin o;
 
     (void)state;
@@ -247,13 +249,17 @@ static void test_source_flux_kustomization_and_helmrelease(void **state)
 static void test_repo_url_forms_match(void **state)
 {
     (void)state;
-    assert_true(tr_locate_repo_matches("https://GitHub.com/org/repo.git", "git@github.com:org/repo"));
-    assert_true(tr_locate_repo_matches("ssh://git@github.com/org/repo/", "https://github.com/org/repo"));
+    assert_true(tr_locate_repo_matches("https://GitHub.com/org/repo.git",
+                                       "git@github.com:org/repo"));
+    assert_true(tr_locate_repo_matches("ssh://git@github.com/org/repo/",
+                                       "https://github.com/org/repo"));
     assert_true(tr_locate_repo_matches("ssh://git@gitlab.example.com:2222/g/sub/p.git",
                                        "https://gitlab.example.com/g/sub/p"));
     assert_true(tr_locate_repo_matches("file:///srv/git/deploy.git", "/srv/git/deploy"));
-    assert_false(tr_locate_repo_matches("https://github.com/org/repo", "https://github.com/org/repo2"));
-    assert_false(tr_locate_repo_matches("https://github.com/org/repo", "https://gitlab.com/org/repo"));
+    assert_false(tr_locate_repo_matches("https://github.com/org/repo",
+                                        "https://github.com/org/repo2"));
+    assert_false(tr_locate_repo_matches("https://github.com/org/repo",
+                                        "https://gitlab.com/org/repo"));
     assert_false(tr_locate_repo_matches(NULL, "https://github.com/org/repo"));
 }
 
@@ -480,7 +486,8 @@ static void test_excerpt_numbers_lines(void **state)
                               "  11 |           image: app:1.2\n"
                               "  12 |           envFrom:\n");
     tr_free(text);
-    assert_int_equal(tr_locate_excerpt(&text, root, "base/deployment.yaml", 1, 32, 0, 120, &err), 0);
+    assert_int_equal(tr_locate_excerpt(&text, root, "base/deployment.yaml", 1, 32, 0, 120, &err),
+                     0);
     assert_true(strlen(text) <= 120);
     assert_non_null(strstr(text, "... (truncated)\n"));
     tr_free(text);
@@ -576,7 +583,8 @@ static void test_config_refs_in_repo_and_live_objects(void **state)
     make_root(root, sizeof(root));
     write_tree(root);
     assert_int_equal(tr_locate_index_build(&index, root, "abc", NULL, &err), 0);
-    assert_int_equal(tr_locate_config_refs(&defined, &referenced, index, "prod", "Secret", &err), 0);
+    assert_int_equal(tr_locate_config_refs(&defined, &referenced, index, "prod", "Secret", &err),
+                     0);
     assert_true(has_name(&defined, "db-creds", "base/secret.yaml:1 Secret/db-creds"));
     assert_true(has_name(&defined, "inline", NULL));
     assert_true(has_name(&defined, "eu-db-creds-eu", NULL)); /* rendered by prod-eu */
@@ -585,8 +593,10 @@ static void test_config_refs_in_repo_and_live_objects(void **state)
     assert_false(has_name(&referenced, "web-config", NULL));
     tr_locate_names_dispose(&defined);
     tr_locate_names_dispose(&referenced);
-    assert_int_equal(tr_locate_config_refs(&defined, &referenced, index, "prod", "ConfigMap", &err), 0);
-    assert_true(has_name(&defined, "web-config", "overlays/prod/extra.yaml:1 ConfigMap/web-config"));
+    assert_int_equal(
+        tr_locate_config_refs(&defined, &referenced, index, "prod", "ConfigMap", &err), 0);
+    assert_true(
+        has_name(&defined, "web-config", "overlays/prod/extra.yaml:1 ConfigMap/web-config"));
     assert_true(has_name(&referenced, "web-config", NULL));
     assert_false(has_name(&defined, "ok", NULL)); /* namespace apps */
     tr_locate_names_dispose(&defined);
@@ -721,7 +731,8 @@ static void test_terraform_diagnostics_widen_to_block(void **state)
     check_tf(root, "provisioner", "infra/provisioner/main.tf", 1, 6,
              "   4 |     command = \"echo 'ERROR: relation \\\"orders\\\" does not exist' >&2; "
              "exit 3\"\n");
-    check_tf(root, "reference", "infra/reference/main.tf", 1, 3, "   2 |   input = var.image_tag\n");
+    check_tf(root, "reference", "infra/reference/main.tf", 1, 3,
+             "   2 |   input = var.image_tag\n");
     assert_int_equal(tr_locate_terraform(&tf, root, "infra/module", "../../../etc/passwd", 1, 1,
                                          0, 0, &err), TR_EINVAL);
     assert_int_equal(tr_locate_terraform(&tf, root, "infra", "nope.tf", 1, 1, 0, 0, &err),
