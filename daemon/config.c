@@ -169,6 +169,20 @@ static int check_daemon(load_ctx *ctx, tr_config *cfg, const tr_toml_value *tabl
     return TR_OK;
 }
 
+/* client-go's rule: a leader must try to renew several times before its Lease runs out. */
+static int check_kubernetes(load_ctx *ctx, tr_config *cfg, const tr_toml_value *table)
+{
+    const tr_config_kubernetes *k = &cfg->kubernetes;
+
+    if (k->renew_deadline_ms >= k->lease_duration_ms)
+        return cfg_fail(ctx, cfg_node_or_table(table, "renew_deadline"),
+                        "kubernetes.renew_deadline", "must be shorter than lease_duration");
+    if (k->retry_period_ms >= k->renew_deadline_ms)
+        return cfg_fail(ctx, cfg_node_or_table(table, "retry_period"),
+                        "kubernetes.retry_period", "must be shorter than renew_deadline");
+    return TR_OK;
+}
+
 static int set_string(load_ctx *ctx, char **dst, const char *value)
 {
     char *copy = tr_strdup(value);
@@ -455,6 +469,8 @@ static int load_section(load_ctx *ctx, tr_config *cfg, size_t index, const tr_to
         return check_daemon(ctx, cfg, table);
     if (strcmp(section->name, "llm") == 0)
         return check_llm(ctx, cfg, table, seen);
+    if (strcmp(section->name, "kubernetes") == 0)
+        return check_kubernetes(ctx, cfg, table);
     repos = is_gitops ? tr_toml_get(table, "repos") : NULL;
     if (repos != NULL)
         return load_repos(ctx, cfg, repos);

@@ -107,6 +107,11 @@ typedef struct tr_config_kubernetes {
     tr_config_strlist namespaces; /* empty = all */
     tr_config_strlist exclude_namespaces;
     bool leader_election;          /* one active replica through a coordination Lease */
+    char *lease_namespace;         /* "" = the pod's namespace, else "default" */
+    char *lease_name;              /* "" = triaged-<cluster_name> */
+    uint64_t lease_duration_ms;
+    uint64_t renew_deadline_ms;
+    uint64_t retry_period_ms;
     uint64_t recovery_hold_ms;     /* healthy this long before an incident resolves */
     int64_t unhealthy_min_count;   /* probe failures before Unhealthy */
     int64_t restart_min_count;     /* restarts before a crash counts without BackOff */

@@ -27,6 +27,7 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "kube_evidence.h"
+#include "kube_lease.h"
 #include "kube_watcher.h"
 #include "log.h"
 #include "metrics.h"
@@ -58,6 +59,9 @@ typedef struct daemon_state {
     tr_http_client *http;
     tr_http_server *server;
     tr_kube_watcher *kube;
+    tr_kube_client *lease_client; /* leader election: its own connection */
+    tr_kube_lease *lease;
+    tr_metric_family *leader_gauge;
     tr_analysis *analysis;
     tr_chat *chat;
     tr_kube_evidence *evidence;
@@ -141,6 +145,17 @@ static void on_dispatch_closed(void *userdata)
     close_done(userdata);
 }
 
+static void on_lease_stopped(void *userdata)
+{
+    daemon_state *d = userdata;
+
+    tr_kube_lease_close(d->lease);
+    d->lease = NULL;
+    tr_kube_client_close(d->lease_client);
+    d->lease_client = NULL;
+    close_done(d);
+}
+
 static void begin_stop(daemon_state *d, const char *why)
 {
     if (d->stopping)
@@ -168,6 +183,11 @@ static void begin_stop(daemon_state *d, const char *why)
         d->closes_pending++;
         tr_dispatch_close(d->dispatch, on_dispatch_closed, d);
         d->dispatch = NULL;
+    }
+    if (d->lease) {
+        /* Released, so that a standby takes over now rather than after lease_duration. */
+        d->closes_pending++;
+        tr_kube_lease_stop(d->lease, on_lease_stopped, d);
     }
     if (d->server) {
         d->closes_pending++;
@@ -466,6 +486,92 @@ static int start_kubernetes(daemon_state *d, tr_error *err)
     return rc;
 }
 
+/* ------------------------------------------------------------ leader election */
+
+/* The watcher, its evidence and the analysis run on the leader only. */
+static void stop_processing(daemon_state *d)
+{
+    tr_analysis_close(d->analysis);
+    d->analysis = NULL;
+    tr_kube_evidence_free(d->evidence);
+    d->evidence = NULL;
+    tr_kube_watcher_close(d->kube);
+    d->kube = NULL;
+    (void)tr_health_set(d->health, "analysis", TR_HEALTH_DISABLED,
+                        "standby: another replica holds the leader Lease");
+}
+
+static void on_leader_change(tr_kube_lease *lease, int is_leader, void *userdata)
+{
+    daemon_state *d = userdata;
+    tr_error err = { 0 };
+    char detail[512];
+
+    (void)tr_metric_set(d->leader_gauge, is_leader ? 1 : 0);
+    snprintf(detail, sizeof(detail), "%s; Lease %s/%s, holder %s",
+             is_leader ? "leader" : "standby", tr_kube_lease_namespace(lease),
+             tr_kube_lease_name(lease),
+             *tr_kube_lease_holder(lease) ? tr_kube_lease_holder(lease) : "none");
+    (void)tr_health_set(d->health, "leader-election", TR_HEALTH_OK, detail);
+    if (d->stopping)
+        return;
+    if (!is_leader) {
+        if (d->kube != NULL)
+            tr_log_info("daemon", "no longer the leader: watching and analysis stop");
+        stop_processing(d);
+        return;
+    }
+    if (d->kube != NULL)
+        return;
+    tr_log_info("daemon", "leader (%s): watching the cluster and analysing incidents",
+                tr_kube_lease_identity(lease));
+    /* A new watcher relists: the store's fingerprints keep incidents from doubling. */
+    if (start_kubernetes(d, &err) != TR_OK || start_analysis(d, &err) != TR_OK) {
+        tr_log_error("daemon", "cannot start as leader: %s", err.message);
+        stop_processing(d);
+    }
+}
+
+static int start_election(daemon_state *d, tr_error *err)
+{
+    const tr_config_kubernetes *k = &d->cfg->kubernetes;
+    tr_kube_client_options client_options;
+    tr_kube_lease_options options;
+    int rc;
+
+    d->leader_gauge = tr_metrics_gauge(d->metrics, "triaged_leader",
+                                       "1 while this replica holds the leader Lease.", NULL);
+    (void)tr_metric_set(d->leader_gauge, 0);
+    memset(&client_options, 0, sizeof(client_options));
+    client_options.kubeconfig = k->kubeconfig;
+    client_options.context = k->context;
+    rc = tr_kube_client_new(&d->lease_client, &d->loop, d->http, d->health, &client_options,
+                            err);
+    if (rc != TR_OK)
+        return rc;
+    memset(&options, 0, sizeof(options));
+    options.namespace = k->lease_namespace;
+    options.name = k->lease_name;
+    options.cluster_name = k->cluster_name;
+    options.lease_duration_ms = k->lease_duration_ms;
+    options.renew_deadline_ms = k->renew_deadline_ms;
+    options.retry_period_ms = k->retry_period_ms;
+    options.on_change = on_leader_change;
+    options.userdata = d;
+    rc = tr_kube_lease_new(&d->lease, &d->loop, d->lease_client, d->http, &options, err);
+    if (rc != TR_OK)
+        return rc;
+    (void)tr_health_set(d->health, "leader-election", TR_HEALTH_OK, "electing");
+    (void)tr_health_set(d->health, "analysis", TR_HEALTH_DISABLED,
+                        "standby until this replica holds the leader Lease");
+    rc = tr_kube_client_start(d->lease_client);
+    if (rc == TR_OK)
+        rc = tr_kube_lease_start(d->lease);
+    if (rc != TR_OK)
+        return tr_error_set(err, rc, "leader election: cannot start");
+    return TR_OK;
+}
+
 static int start_chat(daemon_state *d, tr_error *err)
 {
     tr_chat_options options;
@@ -511,11 +617,17 @@ static int start(daemon_state *d, tr_error *err)
         return rc;
     if ((rc = tr_actions_slack_secret(d->cfg, &d->slack_secret, err)) != TR_OK)
         return rc;
-    /* Kubernetes first: the analysis stage gathers evidence through its connection. */
-    if ((rc = start_kubernetes(d, err)) != TR_OK)
-        return rc;
-    if ((rc = start_analysis(d, err)) != TR_OK)
-        return rc;
+    if (d->cfg->kubernetes.enabled && d->cfg->kubernetes.leader_election) {
+        /* Watcher and analysis start when this replica wins the Lease. */
+        if ((rc = start_election(d, err)) != TR_OK)
+            return rc;
+    } else {
+        /* Kubernetes first: the analysis stage gathers evidence through its connection. */
+        if ((rc = start_kubernetes(d, err)) != TR_OK)
+            return rc;
+        if ((rc = start_analysis(d, err)) != TR_OK)
+            return rc;
+    }
     if ((rc = start_chat(d, err)) != TR_OK)
         return rc;
     if ((rc = prepare_terraform(d, err)) != TR_OK)
