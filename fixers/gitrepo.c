@@ -411,7 +411,7 @@ static int clone_fresh(const tr_gitrepo_spec *spec, const volatile int *cancel_f
     git_clone_options opts;
     git_repository *repo = NULL;
     remote_ctx ctx;
-    char url[1024];
+    char url[1024], head[TR_GITREPO_OID_HEX];
     int rc;
 
     (void)git_clone_options_init(&opts, GIT_CLONE_OPTIONS_VERSION); /* only bad versions fail */
@@ -438,9 +438,10 @@ static int clone_fresh(const tr_gitrepo_spec *spec, const volatile int *cancel_f
         (void)remove_tree(spec->work_dir); /* no half clone left to trip the next sync */
         goto cleanup;
     }
-    head_hex(repo, head_out);
-    tr_log_info("gitrepo", "repo %s: cloned %s at %.12s", spec_name(spec),
-                spec->work_dir, head_out ? head_out : "");
+    head_hex(repo, head);
+    if (head_out)
+        memcpy(head_out, head, TR_GITREPO_OID_HEX);
+    tr_log_info("gitrepo", "repo %s: cloned %s at %.12s", spec_name(spec), spec->work_dir, head);
     rc = 0;
 cleanup:
     git_repository_free(repo);
@@ -516,8 +517,11 @@ static int sync_existing(const tr_gitrepo_spec *spec, const volatile int *cancel
     snprintf(refname, sizeof(refname), "refs/heads/%s", spec_branch(spec));
     snprintf(refspec, sizeof(refspec), "+%s:refs/remotes/origin/%s", refname, spec_branch(spec));
     *corrupt = 1;
-    if (tr_gitrepo_open_dir(&repo, spec->work_dir, err) < 0 || git_repository_is_bare(repo) ||
-        git_repository_head_unborn(repo) == 1) {
+    if ((rc = tr_gitrepo_open_dir(&repo, spec->work_dir, err)) < 0) {
+        tr_error_prefix(err, "repo %s: ", spec_name(spec));
+        goto cleanup;
+    }
+    if (git_repository_is_bare(repo) || git_repository_head_unborn(repo) == 1) {
         rc = tr_gitrepo_fail(err, TR_EIO, NULL, "repo %s: %s is not a usable clone",
                              spec_name(spec), spec->work_dir);
         goto cleanup;
