@@ -501,18 +501,30 @@ static void stop_processing(daemon_state *d)
                         "standby: another replica holds the leader Lease");
 }
 
+static void show_election(daemon_state *d, tr_kube_lease *lease)
+{
+    char detail[512];
+    int leader = tr_kube_lease_is_leader(lease);
+
+    (void)tr_metric_set(d->leader_gauge, leader ? 1 : 0);
+    snprintf(detail, sizeof(detail), "%s; Lease %s/%s, holder %s", leader ? "leader" : "standby",
+             tr_kube_lease_namespace(lease), tr_kube_lease_name(lease),
+             *tr_kube_lease_holder(lease) ? tr_kube_lease_holder(lease) : "none");
+    (void)tr_health_set(d->health, "leader-election", TR_HEALTH_OK, detail);
+}
+
+static void on_lease_holder(tr_kube_lease *lease, const char *holder, void *userdata)
+{
+    (void)holder;
+    show_election(userdata, lease);
+}
+
 static void on_leader_change(tr_kube_lease *lease, int is_leader, void *userdata)
 {
     daemon_state *d = userdata;
     tr_error err = { 0 };
-    char detail[512];
 
-    (void)tr_metric_set(d->leader_gauge, is_leader ? 1 : 0);
-    snprintf(detail, sizeof(detail), "%s; Lease %s/%s, holder %s",
-             is_leader ? "leader" : "standby", tr_kube_lease_namespace(lease),
-             tr_kube_lease_name(lease),
-             *tr_kube_lease_holder(lease) ? tr_kube_lease_holder(lease) : "none");
-    (void)tr_health_set(d->health, "leader-election", TR_HEALTH_OK, detail);
+    show_election(d, lease);
     if (d->stopping)
         return;
     if (!is_leader) {
@@ -557,6 +569,7 @@ static int start_election(daemon_state *d, tr_error *err)
     options.renew_deadline_ms = k->renew_deadline_ms;
     options.retry_period_ms = k->retry_period_ms;
     options.on_change = on_leader_change;
+    options.on_holder = on_lease_holder;
     options.userdata = d;
     rc = tr_kube_lease_new(&d->lease, &d->loop, d->lease_client, d->http, &options, err);
     if (rc != TR_OK)
