@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "gitrepo.h"
 
 #define USER "triaged"
@@ -626,6 +627,64 @@ static void test_async_failures_count_and_back_off(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void count_sync(tr_gitrepo *repo, int status, const tr_error *err, void *user_data)
+{
+    if (status == 0)
+        ++*(int *)user_data;
+    else
+        fprintf(stderr, "set sync failed: %s\n", err ? err->message : "?");
+}
+
+static void test_config_set_opens_every_repository_under_state_dir(void **state)
+{
+    char text[2048], url[256], path[700];
+    tr_config *cfg = NULL;
+    tr_gitrepo_set *set = NULL;
+    tr_error err = { 0 };
+    uv_loop_t loop;
+    int synced = 0, closed = 0;
+
+    require_server();
+    make_upstream("set-a");
+    make_upstream("set-b");
+    http_url(url, sizeof(url), "set-b");
+    snprintf(text, sizeof(text),
+             "[gitops]\nurl = \"%s/repos/set-a.git\"\n"
+             "[[gitops.repos]]\nname = \"payments\"\nurl = \"%s\"\n"
+             "username = \"" USER "\"\ntoken_env = \"TEST_GITREPO_TOKEN\"\n",
+             server_dir, url);
+    assert_int_equal(tr_config_load_string(&cfg, text, strlen(text), "test.toml", &err), 0);
+    assert_int_equal(setenv("TEST_GITREPO_TOKEN", PASSWORD, 1), 0);
+    snprintf(path, sizeof(path), "%s/daemon-state", base_dir);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(tr_gitrepo_set_open(&set, &loop, &cfg->gitops, path, &err), 0);
+    assert_int_equal(tr_gitrepo_set_count(set), 2);
+    assert_string_equal(tr_gitrepo_spec_get(tr_gitrepo_set_find(set, NULL))->name, "gitops");
+    assert_non_null(tr_gitrepo_set_find(set, "payments"));
+    assert_null(tr_gitrepo_set_find(set, "nope"));
+    assert_int_equal(tr_gitrepo_sync(tr_gitrepo_set_at(set, 0), count_sync, &synced), 0);
+    assert_int_equal(tr_gitrepo_sync(tr_gitrepo_set_at(set, 1), count_sync, &synced), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(synced, 2);
+    sh("test -f %s/git/gitops/apps/deploy.yaml && test -f %s/git/payments/README", path, path);
+    tr_gitrepo_set_close(set, on_closed, &closed);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(closed, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unsetenv("TEST_GITREPO_TOKEN");
+
+    /* A name that would escape <state_dir>/git is refused. */
+    tr_config_free(cfg);
+    snprintf(text, sizeof(text), "[[gitops.repos]]\nname = \"../x\"\nurl = \"%s\"\n", url);
+    assert_int_equal(tr_config_load_string(&cfg, text, strlen(text), "test.toml", &err), 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(tr_gitrepo_set_open(&set, &loop, &cfg->gitops, path, &err), TR_ECONFIG);
+    assert_non_null(strstr(err.message, "../x"));
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    tr_config_free(cfg);
+}
+
 /* ------------------------------------------------------------ setup */
 
 /* Run a server script's start command; the port it prints, or -1. */
@@ -715,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_non_fast_forward_push_and_broken_lease_are_conflicts),
         cmocka_unit_test(test_async_sync_on_a_real_loop_coalesces_and_closes_cleanly),
         cmocka_unit_test(test_async_failures_count_and_back_off),
+        cmocka_unit_test(test_config_set_opens_every_repository_under_state_dir),
     };
     int failed;
 
