@@ -408,6 +408,57 @@ static void test_file_history_gives_last_three_commits_with_diffs(void **state)
                      TR_EINVAL);
 }
 
+static void test_reading_and_new_survive_every_allocation_failure(void **state)
+{
+    char url[512], dir[512];
+    tr_gitrepo_spec spec = { 0 };
+    tr_error err = { 0 };
+    cJSON *history;
+    tr_gitrepo *repo;
+    uv_loop_t loop;
+    char *content;
+    size_t len;
+    long live, n;
+    int rc, all_ok = 0;
+
+    make_upstream("oom");
+    upstream_commit("oom", "apps/deploy.yaml", "replicas: 2\n", "two");
+    snprintf(url, sizeof(url), "file://%s/repos/oom.git", server_dir);
+    snprintf(dir, sizeof(dir), "%s/state/git/oom", base_dir);
+    spec.name = "oom";
+    spec.url = url;
+    spec.work_dir = dir;
+    assert_int_equal(tr_gitrepo_sync_blocking(&spec, NULL, NULL, &err), 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    live = tr_alloc_live();
+    for (n = 1; n < 200; n++) {
+        history = NULL;
+        content = NULL;
+        tr_alloc_fail_after(n, 1);
+        rc = tr_gitrepo_file_history(dir, "apps/deploy.yaml", 3, 0, &history, &err);
+        assert_true(rc == 0 || rc == TR_ENOMEM || rc == TR_EIO);
+        all_ok = rc == 0 && cJSON_GetArraySize(history) == 2;
+        cJSON_Delete(history);
+        rc = tr_gitrepo_read_file(dir, NULL, "apps/deploy.yaml", 0, &content, &len, &err);
+        assert_true(rc == 0 || rc == TR_ENOMEM);
+        all_ok = all_ok && rc == 0;
+        tr_free(content);
+        repo = NULL;
+        rc = tr_gitrepo_new(&repo, &loop, &spec, &err);
+        assert_true(rc == 0 || rc == TR_ENOMEM);
+        all_ok = all_ok && rc == 0;
+        tr_alloc_fail_after(0, 0);
+        tr_gitrepo_close(repo, NULL, NULL);
+        assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        assert_int_equal(tr_alloc_live(), live);
+        if (all_ok)
+            break; /* every allocation of the three calls has failed once */
+    }
+    assert_true(all_ok);
+    print_message("allocation failures injected: %ld\n", n - 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* ------------------------------------------------------------ commit and push */
 
 static const char fix_content[] = "replicas: 3\r\npassword: \"hunter2 \\t\"\n\tkey: s3cr\xc3\xa9t\n";
@@ -769,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_force_pushed_upstream_moves_the_work_tree),
         cmocka_unit_test(test_corrupt_clone_is_cloned_again),
         cmocka_unit_test(test_file_history_gives_last_three_commits_with_diffs),
+        cmocka_unit_test(test_reading_and_new_survive_every_allocation_failure),
         cmocka_unit_test(test_commit_files_and_push_branch_keeps_exact_bytes),
         cmocka_unit_test(test_push_rejected_by_pre_receive_hook_carries_its_message),
         cmocka_unit_test(test_non_fast_forward_push_and_broken_lease_are_conflicts),
