@@ -99,6 +99,23 @@ static tr_gitrepo_spec http_spec(const char *name, char *url, size_t url_cap, ch
     return spec;
 }
 
+/* Clone server_dir/repos/NAME.git (url_prefix "" or "file://") into state/git/NAME. */
+static tr_gitrepo_spec local_clone(const char *name, const char *url_prefix, char *url,
+                                   size_t url_cap, char *dir, size_t dir_cap)
+{
+    tr_gitrepo_spec spec = { 0 };
+    tr_error err = { 0 };
+
+    snprintf(url, url_cap, "%s%s/repos/%s.git", url_prefix, server_dir, name);
+    snprintf(dir, dir_cap, "%s/state/git/%s", base_dir, name);
+    spec.name = name;
+    spec.url = url;
+    spec.work_dir = dir;
+    if (tr_gitrepo_sync_blocking(&spec, NULL, NULL, &err) != 0)
+        fail_msg("clone of %s: %s", url, err.message);
+    return spec;
+}
+
 static void require_server(void)
 {
     if (!have_server) {
@@ -358,12 +375,7 @@ static void test_file_history_gives_last_three_commits_with_diffs(void **state)
     upstream_commit("hist", "README", "unrelated\\n", "docs only");
     upstream_commit("hist", "apps/deploy.yaml", "replicas: 3\\n", "scale to 3");
     upstream_commit("hist", "apps/deploy.yaml", "replicas: 4\\n", "scale to 4");
-    snprintf(url, sizeof(url), "%s/repos/hist.git", server_dir);
-    snprintf(dir, sizeof(dir), "%s/state/git/hist", base_dir);
-    spec.name = "hist";
-    spec.url = url;
-    spec.work_dir = dir;
-    assert_int_equal(tr_gitrepo_sync_blocking(&spec, NULL, NULL, &err), 0);
+    spec = local_clone("hist", "", url, sizeof(url), dir, sizeof(dir));
 
     assert_int_equal(tr_gitrepo_file_history(dir, "apps/deploy.yaml", 3, 0, &history, &err), 0);
     assert_int_equal(cJSON_GetArraySize(history), 3);
@@ -423,12 +435,7 @@ static void test_reading_and_new_survive_every_allocation_failure(void **state)
 
     make_upstream("oom");
     upstream_commit("oom", "apps/deploy.yaml", "replicas: 2\n", "two");
-    snprintf(url, sizeof(url), "file://%s/repos/oom.git", server_dir);
-    snprintf(dir, sizeof(dir), "%s/state/git/oom", base_dir);
-    spec.name = "oom";
-    spec.url = url;
-    spec.work_dir = dir;
-    assert_int_equal(tr_gitrepo_sync_blocking(&spec, NULL, NULL, &err), 0);
+    spec = local_clone("oom", "file://", url, sizeof(url), dir, sizeof(dir));
     assert_int_equal(uv_loop_init(&loop), 0);
     live = tr_alloc_live();
     for (n = 1; n < 200; n++) {
