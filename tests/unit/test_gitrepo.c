@@ -561,6 +561,12 @@ static void test_non_fast_forward_push_and_broken_lease_are_conflicts(void **sta
     assert_non_null(strstr(err.message, first)); /* says where the remote really is */
     assert_int_equal(tr_gitrepo_push(&spec, "fix", first, &err), 0);
     sh("test \"$(git --git-dir=%s/repos/nonff.git rev-parse fix)\" = %s", server_dir, second);
+
+    /* Lease "": the branch must not exist yet. */
+    assert_int_equal(tr_gitrepo_commit_files(dir, "main", "fresh", &a, 1, "t <t@x>", "new",
+                                             NULL, &err), 0);
+    assert_int_equal(tr_gitrepo_push(&spec, "fresh", "", &err), 0);
+    assert_int_equal(tr_gitrepo_push(&spec, "fix", "", &err), TR_ECONFLICT);
 }
 
 /* ------------------------------------------------------------ on the loop */
