@@ -24,6 +24,18 @@
  * Secrets: the token is only handed to libgit2's credential callback; no
  * error or log text contains it (libgit2's own messages are scrubbed too),
  * and URLs in messages have their user-info part removed.
+ *
+ * What Debian 12's libgit2 1.5 (with libssh2 1.10) implies:
+ *  - ssh host keys are checked against ~/.ssh/known_hosts of the daemon's
+ *    user (HOME): add the forge's key there. Use ed25519 or ECDSA keys:
+ *    libssh2 1.10 signs RSA with SHA-1 only, which OpenSSH 8.8+ refuses.
+ *    libgit2 1.5 leaks ~300 bytes per ssh connection (its known-hosts
+ *    state); https does not leak.
+ *  - No connect timeout: an unreachable (blackholed) host holds a thread
+ *    pool thread until the kernel gives up (~2 min); closing waits for it.
+ *  - url.<base>.insteadOf from git config files is not applied (libgit2
+ *    leaks on every lookup of it); the configured URL is used as written.
+ *  - No proxy: http(s)_proxy is not used.
  */
 #ifndef TR_GITREPO_H
 #define TR_GITREPO_H
@@ -218,5 +230,31 @@ const tr_gitrepo_spec *tr_gitrepo_spec_get(const tr_gitrepo *repo);
  * NULL) runs. Keep running the loop until then. NULL is fine.
  */
 void tr_gitrepo_close(tr_gitrepo *repo, void (*closed_cb)(void *user_data), void *user_data);
+
+/* ------------------------------------------------------------ daemon wiring */
+
+struct tr_config_gitops;
+typedef struct tr_gitrepo_set tr_gitrepo_set;
+
+/*
+ * One tr_gitrepo per configured repository: [gitops] url (named "gitops")
+ * when not empty, then each [[gitops.repos]] in order; work dirs
+ * <state_dir>/git/<name>; https tokens read from token_env (unset: no token,
+ * a warning). Nothing is fetched until tr_gitrepo_set_start or a sync. An
+ * empty set (no url, no repos) is valid. *out is closed with
+ * tr_gitrepo_set_close. TR_ECONFIG for a name that cannot be a directory.
+ */
+int tr_gitrepo_set_open(tr_gitrepo_set **out, uv_loop_t *loop,
+                        const struct tr_config_gitops *cfg, const char *state_dir,
+                        tr_error *err);
+size_t tr_gitrepo_set_count(const tr_gitrepo_set *set);
+tr_gitrepo *tr_gitrepo_set_at(const tr_gitrepo_set *set, size_t index);
+/* By name; NULL or "" = the first (the default repository). NULL if none. */
+tr_gitrepo *tr_gitrepo_set_find(const tr_gitrepo_set *set, const char *name);
+/* tr_gitrepo_start_periodic on each (gitops.fetch_interval_ms). */
+int tr_gitrepo_set_start(tr_gitrepo_set *set, uint64_t interval_ms);
+/* Close every repo; closed_cb (may be NULL) once all are freed. NULL is fine. */
+void tr_gitrepo_set_close(tr_gitrepo_set *set, void (*closed_cb)(void *user_data),
+                          void *user_data);
 
 #endif
