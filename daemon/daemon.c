@@ -27,6 +27,8 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "kube_evidence.h"
+#include "repos.h"
+#include "source.h"
 #include "kube_lease.h"
 #include "kube_watcher.h"
 #include "log.h"
@@ -65,6 +67,8 @@ typedef struct daemon_state {
     tr_analysis *analysis;
     tr_chat *chat;
     tr_kube_evidence *evidence;
+    tr_repos *repos;      /* GitOps repositories ([gitops]) */
+    tr_source *source;    /* their part of the evidence; uses the watcher's client */
     tr_dispatch *dispatch;
     tr_actions actions;
     char *slack_secret;
@@ -145,6 +149,45 @@ static void on_dispatch_closed(void *userdata)
     close_done(userdata);
 }
 
+static void on_repos_closed(void *userdata)
+{
+    close_done(userdata);
+}
+
+/* Clone/fetch the GitOps repositories; their readiness is "gitops/<name>". */
+static int start_gitops(daemon_state *d, tr_error *err)
+{
+    int rc = tr_repos_new(&d->repos, &d->loop, d->cfg, d->health, err);
+
+    if (rc == TR_OK)
+        rc = tr_repos_start(d->repos);
+    return rc == TR_OK || err->message[0] ? rc : tr_error_set(err, rc, "gitops: cannot start");
+}
+
+/* The source gatherer borrows the watcher's client: made again with each watcher. */
+static void stop_source(daemon_state *d)
+{
+    tr_source_free(d->source);
+    d->source = NULL;
+}
+
+static void wrap_source_provider(daemon_state *d, tr_evidence_provider *provider)
+{
+    tr_evidence_provider inner = *provider;
+    tr_error err = { 0 };
+
+    stop_source(d);
+    if (tr_repos_count(d->repos) == 0)
+        return;
+    if (tr_source_new(&d->source, &d->loop, d->repos,
+                      d->kube ? tr_kube_watcher_client(d->kube) : NULL, d->http, NULL,
+                      &err) != TR_OK) {
+        tr_log_warn("daemon", "no GitOps source evidence: %s", err.message);
+        return;
+    }
+    tr_source_provider(d->source, &inner, provider);
+}
+
 static void on_lease_stopped(void *userdata)
 {
     daemon_state *d = userdata;
@@ -168,6 +211,7 @@ static void begin_stop(daemon_state *d, const char *why)
     d->analysis = NULL;
     tr_chat_close(d->chat); /* turns waiting for the LLM are answered 503 */
     d->chat = NULL;
+    stop_source(d);
     tr_kube_evidence_free(d->evidence);
     d->evidence = NULL;
     tr_kube_watcher_close(d->kube);
@@ -183,6 +227,11 @@ static void begin_stop(daemon_state *d, const char *why)
         d->closes_pending++;
         tr_dispatch_close(d->dispatch, on_dispatch_closed, d);
         d->dispatch = NULL;
+    }
+    if (d->repos) {
+        d->closes_pending++;
+        tr_repos_close(d->repos, on_repos_closed, d);
+        d->repos = NULL;
     }
     if (d->lease) {
         /* Released, so that a standby takes over now rather than after lease_duration. */
@@ -363,6 +412,7 @@ static int start_analysis(daemon_state *d, tr_error *err)
     memset(&options, 0, sizeof(options));
     if (d->evidence)
         tr_kube_evidence_provider(d->evidence, &options.evidence);
+    wrap_source_provider(d, &options.evidence);
     rc = tr_analysis_new_ex(&d->analysis, &d->loop, d->store, d->http, d->cfg, d->metrics,
                             &options, err);
 
@@ -493,6 +543,7 @@ static void stop_processing(daemon_state *d)
 {
     tr_analysis_close(d->analysis);
     d->analysis = NULL;
+    stop_source(d);
     tr_kube_evidence_free(d->evidence);
     d->evidence = NULL;
     tr_kube_watcher_close(d->kube);
@@ -629,6 +680,8 @@ static int start(daemon_state *d, tr_error *err)
                               err)) != TR_OK)
         return rc;
     if ((rc = tr_actions_slack_secret(d->cfg, &d->slack_secret, err)) != TR_OK)
+        return rc;
+    if ((rc = start_gitops(d, err)) != TR_OK)
         return rc;
     if (d->cfg->kubernetes.enabled && d->cfg->kubernetes.leader_election) {
         /* Watcher and analysis start when this replica wins the Lease. */
