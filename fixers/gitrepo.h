@@ -231,30 +231,6 @@ const tr_gitrepo_spec *tr_gitrepo_spec_get(const tr_gitrepo *repo);
  */
 void tr_gitrepo_close(tr_gitrepo *repo, void (*closed_cb)(void *user_data), void *user_data);
 
-/* ------------------------------------------------------------ daemon wiring */
-
-struct tr_config_gitops;
-typedef struct tr_gitrepo_set tr_gitrepo_set;
-
-/*
- * One tr_gitrepo per configured repository: [gitops] url (named "gitops")
- * when not empty, then each [[gitops.repos]] in order; work dirs
- * <state_dir>/git/<name>; https tokens read from token_env (unset: no token,
- * a warning). Nothing is fetched until tr_gitrepo_set_start or a sync. An
- * empty set (no url, no repos) is valid. *out is closed with
- * tr_gitrepo_set_close. TR_ECONFIG for a name that cannot be a directory.
- */
-int tr_gitrepo_set_open(tr_gitrepo_set **out, uv_loop_t *loop,
-                        const struct tr_config_gitops *cfg, const char *state_dir,
-                        tr_error *err);
-size_t tr_gitrepo_set_count(const tr_gitrepo_set *set);
-tr_gitrepo *tr_gitrepo_set_at(const tr_gitrepo_set *set, size_t index);
-/* By name; NULL or "" = the first (the default repository). NULL if none. */
-tr_gitrepo *tr_gitrepo_set_find(const tr_gitrepo_set *set, const char *name);
-/* tr_gitrepo_start_periodic on each (gitops.fetch_interval_ms). */
-int tr_gitrepo_set_start(tr_gitrepo_set *set, uint64_t interval_ms);
-/* Close every repo; closed_cb (may be NULL) once all are freed. NULL is fine. */
-void tr_gitrepo_set_close(tr_gitrepo_set *set, void (*closed_cb)(void *user_data),
-                          void *user_data);
+/* The daemon's set of repositories from [gitops] is fixers/repos.h. */
 
 #endif

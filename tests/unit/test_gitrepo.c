@@ -15,6 +15,8 @@
 
 #include "config.h"
 #include "gitrepo.h"
+#include "health.h"
+#include "repos.h"
 
 #define USER "triaged"
 #define PASSWORD "s3cret-Tok3n"
@@ -364,7 +366,6 @@ static void test_ssh_clone_with_key_and_refused_key_is_auth_error(void **state)
 static void test_file_history_gives_last_three_commits_with_diffs(void **state)
 {
     char url[512], dir[512];
-    tr_gitrepo_spec spec = { 0 };
     tr_error err = { 0 };
     cJSON *history = NULL, *item;
     char *content;
@@ -375,7 +376,7 @@ static void test_file_history_gives_last_three_commits_with_diffs(void **state)
     upstream_commit("hist", "README", "unrelated\\n", "docs only");
     upstream_commit("hist", "apps/deploy.yaml", "replicas: 3\\n", "scale to 3");
     upstream_commit("hist", "apps/deploy.yaml", "replicas: 4\\n", "scale to 4");
-    spec = local_clone("hist", "", url, sizeof(url), dir, sizeof(dir));
+    (void)local_clone("hist", "", url, sizeof(url), dir, sizeof(dir));
 
     assert_int_equal(tr_gitrepo_file_history(dir, "apps/deploy.yaml", 3, 0, &history, &err), 0);
     assert_int_equal(cJSON_GetArraySize(history), 3);
@@ -699,54 +700,56 @@ static void count_sync(tr_gitrepo *repo, int status, const tr_error *err, void *
         fprintf(stderr, "set sync failed: %s\n", err ? err->message : "?");
 }
 
-static void test_config_set_opens_every_repository_under_state_dir(void **state)
+static void test_config_repos_open_every_repository_under_state_dir(void **state)
 {
     char text[2048], url[256], path[700];
     tr_config *cfg = NULL;
-    tr_gitrepo_set *set = NULL;
+    tr_repos *repos = NULL;
+    tr_health *health = NULL;
     tr_error err = { 0 };
     uv_loop_t loop;
     int synced = 0, closed = 0;
 
+    (void)state;
     require_server();
     make_upstream("set-a");
     make_upstream("set-b");
     http_url(url, sizeof(url), "set-b");
+    snprintf(path, sizeof(path), "%s/daemon-state", base_dir);
+    sh("mkdir -p %s", path);
     snprintf(text, sizeof(text),
+             "[daemon]\nstate_dir = \"%s\"\n"
              "[gitops]\nurl = \"%s/repos/set-a.git\"\n"
              "[[gitops.repos]]\nname = \"payments\"\nurl = \"%s\"\n"
              "username = \"" USER "\"\ntoken_env = \"TEST_GITREPO_TOKEN\"\n",
-             server_dir, url);
+             path, server_dir, url);
     assert_int_equal(tr_config_load_string(&cfg, text, strlen(text), "test.toml", &err), 0);
     assert_int_equal(setenv("TEST_GITREPO_TOKEN", PASSWORD, 1), 0);
-    snprintf(path, sizeof(path), "%s/daemon-state", base_dir);
+    assert_int_equal(tr_health_new(&health), 0);
     assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(tr_gitrepo_set_open(&set, &loop, &cfg->gitops, path, &err), 0);
-    assert_int_equal(tr_gitrepo_set_count(set), 2);
-    assert_string_equal(tr_gitrepo_spec_get(tr_gitrepo_set_find(set, NULL))->name, "gitops");
-    assert_non_null(tr_gitrepo_set_find(set, "payments"));
-    assert_null(tr_gitrepo_set_find(set, "nope"));
-    assert_int_equal(tr_gitrepo_sync(tr_gitrepo_set_at(set, 0), count_sync, &synced), 0);
-    assert_int_equal(tr_gitrepo_sync(tr_gitrepo_set_at(set, 1), count_sync, &synced), 0);
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(synced, 2);
-    sh("test -f %s/git/gitops/apps/deploy.yaml && test -f %s/git/payments/README", path, path);
-    tr_gitrepo_set_close(set, on_closed, &closed);
+    assert_int_equal(tr_repos_new(&repos, &loop, cfg, health, &err), 0);
+    assert_int_equal(tr_repos_count(repos), 2);
+    assert_string_equal(tr_gitrepo_spec_get(tr_repos_default(repos))->name, "default");
+    assert_non_null(tr_repos_find_name(repos, "payments"));
+    assert_null(tr_repos_find_name(repos, "nope"));
+    assert_int_equal(tr_gitrepo_sync(tr_repos_at(repos, 0), count_sync, &synced), 0);
+    assert_int_equal(tr_gitrepo_sync(tr_repos_at(repos, 1), count_sync, &synced), 0);
+    while (synced < 2)
+        assert_int_equal(uv_run(&loop, UV_RUN_ONCE) >= 0, 1);
+    sh("test -f %s/git/default/apps/deploy.yaml && test -f %s/git/payments/README", path, path);
+    tr_repos_close(repos, on_closed, &closed);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(closed, 1);
     assert_int_equal(uv_loop_close(&loop), 0);
+    tr_health_free(health);
     unsetenv("TEST_GITREPO_TOKEN");
+    tr_config_free(cfg);
 
-    /* A name that would escape <state_dir>/git is refused. */
-    tr_config_free(cfg);
+    /* A name that would escape <state_dir>/git is refused when the config is read. */
     snprintf(text, sizeof(text), "[[gitops.repos]]\nname = \"../x\"\nurl = \"%s\"\n", url);
-    assert_int_equal(tr_config_load_string(&cfg, text, strlen(text), "test.toml", &err), 0);
-    assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(tr_gitrepo_set_open(&set, &loop, &cfg->gitops, path, &err), TR_ECONFIG);
+    assert_int_equal(tr_config_load_string(&cfg, text, strlen(text), "test.toml", &err),
+                     TR_ECONFIG);
     assert_non_null(strstr(err.message, "../x"));
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    tr_config_free(cfg);
 }
 
 /* ------------------------------------------------------------ setup */
@@ -839,7 +842,7 @@ int main(void)
         cmocka_unit_test(test_non_fast_forward_push_and_broken_lease_are_conflicts),
         cmocka_unit_test(test_async_sync_on_a_real_loop_coalesces_and_closes_cleanly),
         cmocka_unit_test(test_async_failures_count_and_back_off),
-        cmocka_unit_test(test_config_set_opens_every_repository_under_state_dir),
+        cmocka_unit_test(test_config_repos_open_every_repository_under_state_dir),
     };
     int failed;
 
