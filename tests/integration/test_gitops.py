@@ -165,3 +165,68 @@ def test_wrong_repo_url_still_analyses_and_shows_the_source_error():
         d.cleanup()
         llm.close()
         git.close()
+
+
+def test_argo_tracked_deployment_prompt_has_its_overlay_manifest_and_history():
+    """A crash-looping Deployment that Argo CD manages (tracking-id annotation and
+    instance label) on k8s-local, its Application pointing at overlays/prod of the
+    served repo: the prompt carries base/app.yaml's Deployment document (renamed
+    prod-web by the overlay), line-numbered, the commit and its history, and not
+    the password written in the manifest."""
+    from test_kube_classes import install_gitops_crds, remove_gitops_crds, gitops_object
+    from test_kube_incidents import ensure_node, pods_of, play_kubelet_oom_crashloop
+    from test_kube_watch import cluster
+
+    c = cluster()
+    ensure_node(c)
+    c.ensure_namespace("shop")
+    c.ensure_namespace("argocd")
+    install_gitops_crds(c)
+    git = GitServer()
+    llm = FakeLLM([])
+    d = gitops_daemon(llm, git.url)
+    d.env["KUBECONFIG"] = c.path("admin.kubeconfig")
+    with open(d.config, "a") as f:
+        f.write('[kubernetes]\ncluster_name = "test"\nexclude_namespaces = []\n')
+    try:
+        gitops_object(c, "argocd", "argoproj.io", "v1alpha1", "applications", "Application",
+                      "web-prod", {"project": "default", "source": {
+                          "repoURL": git.url, "path": "overlays/prod",
+                          "targetRevision": "main"}},
+                      {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}})
+        c.api("POST", "/apis/apps/v1/namespaces/shop/deployments", {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "prod-web", "labels": {"app.kubernetes.io/instance": "web-prod"},
+                         "annotations": {"argocd.argoproj.io/tracking-id":
+                                         "web-prod:apps/Deployment:shop/prod-web"}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "prod-web"}},
+                     "template": {"metadata": {"labels": {"app": "prod-web"}},
+                                  "spec": {"containers": [{
+                                      "name": "web", "image": "nginx:1.25",
+                                      "resources": {"limits": {"memory": "64Mi"}}}]}}}})
+        d.start()
+        for pod in pods_of(c, "shop", "prod-web", 1):
+            play_kubelet_oom_crashloop(c, "shop", pod)
+
+        def incident():
+            status, _, body = d.request("GET", "/v1/incidents?limit=50")
+            found = [i for i in json.loads(body)["incidents"] if i["name"] == "prod-web"]
+            return found and found[0]["id"]
+        incident_id = wait_for("the incident of prod-web", incident, timeout=60)
+        wait_for("its analysis", lambda: analysed(d, incident_id), timeout=60)
+        prompts = [json.loads(b)["messages"][-1]["content"] for b in analysis_prompt(llm)]
+        prompt = [p for p in prompts if "prod-web" in p][-1]
+        assert "base/app.yaml" in prompt, prompt
+        assert "overlays/prod/kustomization.yaml" in prompt, prompt
+        assert "image: nginx:1.25" in prompt and " | " in prompt, prompt
+        assert git.head in prompt, prompt
+        assert "initial layout" in prompt, prompt
+        for body in llm.bodies:
+            for secret in SECRETS:
+                assert secret not in body, secret
+    finally:
+        d.stop()
+        d.cleanup()
+        llm.close()
+        git.close()
+        remove_gitops_crds(c)
