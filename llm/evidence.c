@@ -108,7 +108,7 @@ static const char *const section_order[] = { TR_EVIDENCE_SECTIONS };
 
 static int64_t printed_tokens(const cJSON *node, int *rc)
 {
-    char *text = cJSON_Print(node);
+    char *text = cJSON_PrintUnformatted(node);
     int64_t tokens;
 
     if (text == NULL) {
@@ -182,7 +182,7 @@ static int fit(cJSON *root, int64_t budget, char **text)
         size_t str_len = 0;
         int arr_len = 1;
 
-        *text = cJSON_Print(root);
+        *text = cJSON_PrintUnformatted(root);
         if (*text == NULL)
             return TR_ENOMEM;
         if (tr_evidence_tokens(strlen(*text)) <= budget)
@@ -216,7 +216,7 @@ static int fit(cJSON *root, int64_t budget, char **text)
         }
         break;
     }
-    *text = cJSON_Print(root);
+    *text = cJSON_PrintUnformatted(root);
     return *text ? TR_OK : TR_ENOMEM;
 }
 
