@@ -248,7 +248,7 @@ def test_explain_crashloop_gathers_folded_redacted_logs_and_events():
     assert "DB_PASSWORD" in out and "LOG_LEVEL" in out, out
     # Events, the termination, the spec, the node.
     assert "Back-off restarting failed container" in out, out
-    assert '"exitCode":\t137' in out and '"reason":\t"OOMKilled"' in out, out
+    assert '"exitCode":137' in out and '"reason":"OOMKilled"' in out, out
     assert "not_collected" not in out, out  # everything asked for was read
     assert "registry.example/payments:2.3.1" in out, out
     assert "KubeletReady" in out, out
