@@ -179,3 +179,14 @@ int tr_buf_put_escaped(tr_buf *buf, const char *s)
     }
     return rc;
 }
+
+int tr_hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

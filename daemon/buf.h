@@ -43,4 +43,7 @@ const char *tr_buf_cstr(const tr_buf *buf);
 char *tr_buf_detach(tr_buf *buf);
 void tr_buf_dispose(tr_buf *buf);
 
+/* The value of one hexadecimal digit (0-9, a-f, A-F): 0..15, or -1 for any other byte. */
+int tr_hex_value(int c);
+
 #endif

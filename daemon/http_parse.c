@@ -117,17 +117,6 @@ void tr_http_inbound_free(tr_http_inbound *req)
     request_free(req);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes into out (room for len + 1 bytes) or only checks when out is NULL. */
 static int decode_into(char *out, size_t *out_len, const char *s, size_t len, int plus)
 {
@@ -141,8 +130,8 @@ static int decode_into(char *out, size_t *out_len, const char *s, size_t len, in
             int hi, lo;
             if (i + 2 >= len)
                 return TR_EPARSE;
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
+            hi = tr_hex_value((unsigned char)s[i + 1]);
+            lo = tr_hex_value((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return TR_EPARSE;
             c = (char)(hi * 16 + lo);

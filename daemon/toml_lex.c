@@ -30,17 +30,6 @@ static bool is_alpha(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static int hex_value(unsigned char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int tr_toml_line_of(tr_toml_parser *p, size_t pos)
 {
     size_t i;
@@ -197,7 +186,7 @@ static int lex_unicode_escape(tr_toml_parser *p)
     int rc;
 
     for (i = 1; i <= digits; i++) {
-        int v = p->pos + i < p->len ? hex_value((unsigned char)p->text[p->pos + i]) : -1;
+        int v = p->pos + i < p->len ? tr_hex_value((unsigned char)p->text[p->pos + i]) : -1;
 
         if (v < 0)
             return tr_toml_fail(p, start, "\\%c escape needs %zu hexadecimal digits",
@@ -338,7 +327,7 @@ static bool is_base_digit(unsigned char c, int base)
     switch (base) {
     case 2: return c == '0' || c == '1';
     case 8: return c >= '0' && c <= '7';
-    case 16: return hex_value(c) >= 0;
+    case 16: return tr_hex_value(c) >= 0;
     default: return is_digit(c);
     }
 }
@@ -383,7 +372,7 @@ static int to_integer(tr_toml_parser *p, size_t start, size_t n, const char *s, 
 
         if (*s == '_')
             continue;
-        digit = (uint64_t)hex_value((unsigned char)*s);
+        digit = (uint64_t)tr_hex_value((unsigned char)*s);
         if (value > (limit - digit) / (uint64_t)base)
             return bad_number(p, start, n, "does not fit in a 64-bit integer");
         value = value * (uint64_t)base + digit;

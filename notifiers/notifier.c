@@ -1,9 +1,11 @@
 /*
- * notifier.c - what every sink shares: the HTTP outcome rule and the clock.
+ * notifier.c - what every sink shares: the HTTP outcome rule, the JSON POST
+ * with its done bookkeeping, and the clock.
  */
 #include "notifier.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 int64_t tr_notify_now_ms(void)
@@ -44,4 +46,50 @@ void tr_notify_classify_http(const tr_http_response *resp, int64_t now_ms,
         return;
     }
     result->outcome = TR_NOTIFY_DROP;
+}
+
+static void on_post_done(const tr_http_response *resp, void *userdata)
+{
+    tr_notify_post *post = userdata;
+    tr_notify_result result;
+    tr_notify_done_cb done = post->done;
+
+    tr_notify_classify_http(resp, tr_notify_now_ms(), &result, post->error, sizeof(post->error));
+    if (result.outcome == TR_NOTIFY_DELIVERED && post->on_delivered)
+        post->on_delivered(resp, &result, post->sink);
+    post->call = NULL;
+    post->done = NULL;
+    done(&result, post->userdata);
+}
+
+int tr_notify_post_json(tr_notify_post *post, tr_http_client *http, const char *url,
+                        const char *const *headers, const char *body, long timeout_ms,
+                        size_t max_response_bytes, tr_notify_done_cb done, void *userdata,
+                        tr_error *err)
+{
+    tr_http_request req;
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.method = TR_HTTP_POST;
+    req.url = url;
+    req.headers = headers;
+    req.body = body;
+    req.body_len = strlen(body);
+    req.timeout_ms = timeout_ms;
+    req.max_response_bytes = max_response_bytes;
+    req.on_done = on_post_done;
+    req.userdata = post;
+    post->done = done;
+    post->userdata = userdata;
+    rc = tr_http_client_send(http, &req, &post->call, err);
+    if (rc != TR_OK)
+        post->done = NULL;
+    return rc;
+}
+
+void tr_notify_post_cancel(tr_notify_post *post)
+{
+    if (post->call)
+        tr_http_call_cancel(post->call);
 }

@@ -90,6 +90,37 @@ extern const tr_notifier_vtable tr_notifier_teams;
 void tr_notify_classify_http(const tr_http_response *resp, int64_t now_ms,
                              tr_notify_result *result, char *error, size_t error_size);
 
+/*
+ * One JSON POST in flight for an HTTP sink (Slack, Teams, webhook): the call,
+ * the done callback waiting for it and the error text the result points at.
+ * Lives inside the sink's state; zeroed with it.
+ */
+typedef struct tr_notify_post {
+    tr_http_call *call;
+    tr_notify_done_cb done;
+    void *userdata;
+    /* Optional: looks at a 2xx answer and may change the outcome (Slack's
+     * {"ok":false}); sink is what tr_notify_post_json was given. */
+    void (*on_delivered)(const tr_http_response *resp, tr_notify_result *result, void *sink);
+    void *sink;
+    char error[512];
+} tr_notify_post;
+
+/*
+ * POST body (JSON, borrowed: copied by the HTTP client) to url with headers
+ * (NULL-terminated, borrowed for this call only). When the reply arrives it
+ * is mapped with tr_notify_classify_http, then on_delivered (if set) sees a
+ * 2xx, then done runs once with the result. Returns 0 when done will run, or
+ * a TR_E* code when nothing was started (done never runs; err says why).
+ */
+int tr_notify_post_json(tr_notify_post *post, tr_http_client *http, const char *url,
+                        const char *const *headers, const char *body, long timeout_ms,
+                        size_t max_response_bytes, tr_notify_done_cb done, void *userdata,
+                        tr_error *err);
+
+/* Cancel the POST in flight, if any: its done runs later with cancelled = 1. */
+void tr_notify_post_cancel(tr_notify_post *post);
+
 /* Unix time in milliseconds (the real clock). */
 int64_t tr_notify_now_ms(void);
 

@@ -38,13 +38,10 @@ typedef struct slack_sink {
     int buttons;
     long timeout_ms;
     /* the send in flight */
-    tr_http_call *call;
-    tr_notify_done_cb done;
-    void *userdata;
+    tr_notify_post post;
     int64_t incident_id;
     int starts_thread;
     int ends_thread;
-    char error[512];
 } slack_sink;
 
 static void slack_destroy(void *state)
@@ -111,8 +108,9 @@ static void thread_key(char *out, size_t size, const char *sink, int64_t inciden
 }
 
 /* A bot-mode answer: {"ok":true,"channel":"C..","ts":".."} or {"ok":false,"error":".."}. */
-static void bot_answer(slack_sink *s, const tr_http_response *resp, tr_notify_result *result)
+static void bot_answer(const tr_http_response *resp, tr_notify_result *result, void *sink)
 {
+    slack_sink *s = sink;
     cJSON *root = cJSON_ParseWithLength(resp->body, resp->body_len);
     const cJSON *ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(root, "error");
@@ -124,9 +122,10 @@ static void bot_answer(slack_sink *s, const tr_http_response *resp, tr_notify_re
 
     if (!cJSON_IsBool(ok)) {
         result->outcome = TR_NOTIFY_RETRY;
-        snprintf(s->error, sizeof(s->error), "chat.postMessage: answer is not Slack's JSON");
+        snprintf(s->post.error, sizeof(s->post.error),
+                 "chat.postMessage: answer is not Slack's JSON");
     } else if (cJSON_IsFalse(ok)) {
-        snprintf(s->error, sizeof(s->error), "chat.postMessage: %s",
+        snprintf(s->post.error, sizeof(s->post.error), "chat.postMessage: %s",
                  cJSON_IsString(error) ? error->valuestring : "ok=false");
         result->outcome = cJSON_IsString(error) && strcmp(error->valuestring, "ratelimited") == 0
                               ? TR_NOTIFY_RETRY
@@ -149,20 +148,6 @@ static void bot_answer(slack_sink *s, const tr_http_response *resp, tr_notify_re
     cJSON_Delete(root);
 }
 
-static void on_slack_done(const tr_http_response *resp, void *userdata)
-{
-    slack_sink *s = userdata;
-    tr_notify_result result;
-    tr_notify_done_cb done = s->done;
-
-    tr_notify_classify_http(resp, tr_notify_now_ms(), &result, s->error, sizeof(s->error));
-    if (result.outcome == TR_NOTIFY_DELIVERED && s->bot_token)
-        bot_answer(s, resp, &result);
-    s->call = NULL;
-    s->done = NULL;
-    done(&result, s->userdata);
-}
-
 static int slack_send(void *state, const tr_notify_message *msg, tr_notify_done_cb done,
                       void *userdata, tr_error *err)
 {
@@ -172,7 +157,6 @@ static int slack_send(void *state, const tr_notify_message *msg, tr_notify_done_
     char key[TR_STORE_NAME_MAX / 4];
     tr_buf url = TR_BUF_INIT(8192), auth = TR_BUF_INIT(8192);
     const char *headers[3] = { "Content-Type: application/json; charset=utf-8", NULL, NULL };
-    tr_http_request req;
     tr_error kv_err = { 0 };
     int rc;
 
@@ -204,22 +188,11 @@ static int slack_send(void *state, const tr_notify_message *msg, tr_notify_done_
         rc = tr_error_set(err, TR_ENOMEM, "slack: out of memory");
         goto cleanup;
     }
-    memset(&req, 0, sizeof(req));
-    req.method = TR_HTTP_POST;
-    req.url = tr_buf_cstr(&url);
-    req.headers = headers;
-    req.body = text;
-    req.body_len = strlen(text);
-    req.timeout_ms = s->timeout_ms;
-    req.max_response_bytes = SLACK_RESPONSE_MAX;
-    req.on_done = on_slack_done;
-    req.userdata = s;
-    s->done = done;
-    s->userdata = userdata;
     s->incident_id = msg->incident_id;
-    rc = tr_http_client_send(s->http, &req, &s->call, err);
-    if (rc != TR_OK)
-        s->done = NULL;
+    s->post.on_delivered = s->bot_token ? bot_answer : NULL;
+    s->post.sink = s;
+    rc = tr_notify_post_json(&s->post, s->http, tr_buf_cstr(&url), headers, text, s->timeout_ms,
+                             SLACK_RESPONSE_MAX, done, userdata, err);
 cleanup:
     if (auth.ptr)
         memset(auth.ptr, 0, auth.len);
@@ -237,8 +210,7 @@ static void slack_cancel(void *state)
 {
     slack_sink *s = state;
 
-    if (s->call)
-        tr_http_call_cancel(s->call);
+    tr_notify_post_cancel(&s->post);
 }
 
 const tr_notifier_vtable tr_notifier_slack = {

@@ -25,10 +25,7 @@ typedef struct teams_sink {
     tr_http_client *http;
     char *url; /* secret */
     long timeout_ms;
-    tr_http_call *call;
-    tr_notify_done_cb done;
-    void *userdata;
-    char error[512];
+    tr_notify_post post; /* the POST in flight */
 } teams_sink;
 
 static void teams_destroy(void *state)
@@ -218,18 +215,6 @@ static cJSON *build_card(const tr_notify_message *msg)
     return root;
 }
 
-static void on_teams_done(const tr_http_response *resp, void *userdata)
-{
-    teams_sink *s = userdata;
-    tr_notify_result result;
-    tr_notify_done_cb done = s->done;
-
-    tr_notify_classify_http(resp, tr_notify_now_ms(), &result, s->error, sizeof(s->error));
-    s->call = NULL;
-    s->done = NULL;
-    done(&result, s->userdata);
-}
-
 static int teams_send(void *state, const tr_notify_message *msg, tr_notify_done_cb done,
                       void *userdata, tr_error *err)
 {
@@ -237,28 +222,14 @@ static int teams_send(void *state, const tr_notify_message *msg, tr_notify_done_
     cJSON *card = build_card(msg);
     char *body = card ? cJSON_PrintUnformatted(card) : NULL;
     const char *headers[] = { "Content-Type: application/json", NULL };
-    tr_http_request req;
     int rc;
 
     if (body == NULL) {
         cJSON_Delete(card);
         return tr_error_set(err, TR_ENOMEM, "teams: out of memory");
     }
-    memset(&req, 0, sizeof(req));
-    req.method = TR_HTTP_POST;
-    req.url = s->url;
-    req.headers = headers;
-    req.body = body;
-    req.body_len = strlen(body);
-    req.timeout_ms = s->timeout_ms;
-    req.max_response_bytes = TEAMS_RESPONSE_MAX;
-    req.on_done = on_teams_done;
-    req.userdata = s;
-    s->done = done;
-    s->userdata = userdata;
-    rc = tr_http_client_send(s->http, &req, &s->call, err);
-    if (rc != TR_OK)
-        s->done = NULL;
+    rc = tr_notify_post_json(&s->post, s->http, s->url, headers, body, s->timeout_ms,
+                             TEAMS_RESPONSE_MAX, done, userdata, err);
     cJSON_free(body);
     cJSON_Delete(card);
     return rc;
@@ -268,8 +239,7 @@ static void teams_cancel(void *state)
 {
     teams_sink *s = state;
 
-    if (s->call)
-        tr_http_call_cancel(s->call);
+    tr_notify_post_cancel(&s->post);
 }
 
 const tr_notifier_vtable tr_notifier_teams = {

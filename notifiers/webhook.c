@@ -26,10 +26,7 @@ typedef struct webhook_sink {
     char *url;    /* may be a secret */
     char *secret; /* HMAC key or NULL */
     long timeout_ms;
-    tr_http_call *call;
-    tr_notify_done_cb done;
-    void *userdata;
-    char error[512];
+    tr_notify_post post; /* the POST in flight */
 } webhook_sink;
 
 static void webhook_destroy(void *state)
@@ -78,18 +75,6 @@ static int webhook_init(void **state, const tr_notifier_env *env, tr_error *err)
     return TR_OK;
 }
 
-static void on_webhook_done(const tr_http_response *resp, void *userdata)
-{
-    webhook_sink *s = userdata;
-    tr_notify_result result;
-    tr_notify_done_cb done = s->done;
-
-    tr_notify_classify_http(resp, tr_notify_now_ms(), &result, s->error, sizeof(s->error));
-    s->call = NULL;
-    s->done = NULL;
-    done(&result, s->userdata);
-}
-
 static int signature_header(tr_buf *out, const char *secret, const char *body, size_t len)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
@@ -114,7 +99,6 @@ static int webhook_send(void *state, const tr_notify_message *msg, tr_notify_don
     char *body = NULL;
     tr_buf event = TR_BUF_INIT(1024), delivery = TR_BUF_INIT(1024), sig = TR_BUF_INIT(256);
     const char *headers[5] = { "Content-Type: application/json", NULL, NULL, NULL, NULL };
-    tr_http_request req;
     int rc = TR_OK;
 
     if (root == NULL)
@@ -153,21 +137,8 @@ static int webhook_send(void *state, const tr_notify_message *msg, tr_notify_don
         }
         headers[3] = tr_buf_cstr(&sig);
     }
-    memset(&req, 0, sizeof(req));
-    req.method = TR_HTTP_POST;
-    req.url = s->url;
-    req.headers = headers;
-    req.body = body;
-    req.body_len = strlen(body);
-    req.timeout_ms = s->timeout_ms;
-    req.max_response_bytes = WEBHOOK_RESPONSE_MAX;
-    req.on_done = on_webhook_done;
-    req.userdata = s;
-    s->done = done;
-    s->userdata = userdata;
-    rc = tr_http_client_send(s->http, &req, &s->call, err);
-    if (rc != TR_OK)
-        s->done = NULL;
+    rc = tr_notify_post_json(&s->post, s->http, s->url, headers, body, s->timeout_ms,
+                             WEBHOOK_RESPONSE_MAX, done, userdata, err);
 cleanup:
     tr_buf_dispose(&event);
     tr_buf_dispose(&delivery);
@@ -181,8 +152,7 @@ static void webhook_cancel(void *state)
 {
     webhook_sink *s = state;
 
-    if (s->call)
-        tr_http_call_cancel(s->call);
+    tr_notify_post_cancel(&s->post);
 }
 
 const tr_notifier_vtable tr_notifier_webhook = {

@@ -16,8 +16,12 @@
  *   the past: a signal dated before the incident's resolution is stale and
  *   must not reopen it. The tracker is seeded from the store when created,
  *   so this holds across restarts too.
+ *
+ * Trackers and the owner map live in kube_ingest_track.c (shared through
+ * kube_ingest_internal.h); this file decides when to write, resolve and flush.
  */
 #include "kube_ingest.h"
+#include "kube_ingest_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,56 +30,9 @@
 #include "log.h"
 
 #define MOD "kube_ingest"
-#define PODS_LISTED 20      /* facts.pods names, per docs/incident-facts.md */
-#define POD_HASHES_MAX 4096 /* distinct pods counted exactly up to this */
-#define FACT_KEYS_MAX 32    /* facts keys remembered per incident (a finding has ~10) */
 #define SEED_SCAN_MAX                                                                              \
     100000 /* incidents read at start looking for open ones                                        \
             */
-
-typedef struct tracker {
-    int failure_class;
-    int64_t incident_id; /* 0 until the first write */
-    int resolved;
-    int64_t resolved_at_ms;
-    int64_t healthy_since_ms; /* 0 = not known healthy */
-    int64_t last_write_ms;
-    char *fingerprint;
-    char *pods[PODS_LISTED];
-    size_t pod_names;
-    uint64_t *pod_hashes; /* open addressing, 0 = empty */
-    size_t hash_slots;
-    size_t hash_used;
-    int64_t pod_count;      /* max(seeded_count, distinct pods seen) */
-    int64_t distinct;       /* distinct pods seen by this process */
-    int64_t seeded_count;   /* pod_count the store had when the tracker was seeded */
-    uint16_t fact_keys[FACT_KEYS_MAX]; /* hashes of the facts keys last written */
-    size_t fact_key_count;
-    int dirty; /* coalesced findings not yet written */
-} tracker;
-
-typedef struct owner_state {
-    struct owner_state *next;
-    uint32_t hash;
-    char *key; /* "ns/Kind/name" */
-    char *ns;
-    char *kind;
-    char *name;
-    tracker *by_class[TR_KCLASS_COUNT];
-} owner_state;
-
-struct tr_kube_ingest {
-    tr_store *store;
-    tr_kube_ingest_options opt;
-    char *cluster;
-    tr_kube_cache *cache;
-    owner_state **buckets;
-    size_t bucket_count;
-    size_t owner_count;
-    int full_logged;
-    tr_kube_ingest_stats stats;
-    tr_metric_family *m_findings, *m_observations, *m_resolutions;
-};
 
 void tr_kube_ingest_options_default(tr_kube_ingest_options *o)
 {
@@ -88,343 +45,12 @@ void tr_kube_ingest_options_default(tr_kube_ingest_options *o)
     tr_kube_classify_options_default(&o->classify);
 }
 
-/* ------------------------------------------------------------ trackers */
-
-static uint64_t hash64(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h != 0 ? h : 1;
-}
-
-static uint16_t fact_key_hash(const char *key)
-{
-    uint64_t h = hash64(key);
-
-    return (uint16_t)(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
-}
-
-/* Remember the keys of the facts just written (pods and pod_count are the tracker's own). */
-static void tracker_set_fact_keys(tracker *t, const cJSON *facts)
-{
-    const cJSON *item;
-
-    t->fact_key_count = 0;
-    cJSON_ArrayForEach (item, facts) {
-        if (item->string != NULL && t->fact_key_count < FACT_KEYS_MAX)
-            t->fact_keys[t->fact_key_count++] = fact_key_hash(item->string);
-    }
-}
-
-/* 1 when facts hold a key the incident's facts lack: the finding says more, write it. */
-static int tracker_facts_news(const tracker *t, const cJSON *facts)
-{
-    const cJSON *item;
-
-    cJSON_ArrayForEach (item, facts) {
-        uint16_t h;
-        size_t i;
-
-        if (item->string == NULL)
-            continue;
-        h = fact_key_hash(item->string);
-        for (i = 0; i < t->fact_key_count && t->fact_keys[i] != h; i++)
-            ;
-        if (i == t->fact_key_count)
-            return t->fact_key_count < FACT_KEYS_MAX;
-    }
-    return 0;
-}
-
-/* Add a pod; 1 when it is new to the incident, 0 when known, <0 without memory.
- */
-static int tracker_add_pod(tracker *t, const char *pod)
-{
-    uint64_t h = hash64(pod);
-    size_t i;
-
-    if (t->hash_used * 2 >= t->hash_slots && t->hash_slots < POD_HASHES_MAX * 2) {
-        size_t slots = t->hash_slots == 0 ? 32 : t->hash_slots * 2;
-        uint64_t *table = tr_calloc(slots, sizeof(*table));
-
-        if (table == NULL)
-            return TR_ENOMEM;
-        for (size_t j = 0; j < t->hash_slots; j++) {
-            if (t->pod_hashes[j] == 0)
-                continue;
-            for (i = t->pod_hashes[j] & (slots - 1); table[i] != 0; i = (i + 1) & (slots - 1))
-                ;
-            table[i] = t->pod_hashes[j];
-        }
-        tr_free(t->pod_hashes);
-        t->pod_hashes = table;
-        t->hash_slots = slots;
-    }
-    for (i = h & (t->hash_slots - 1); t->pod_hashes[i] != 0; i = (i + 1) & (t->hash_slots - 1)) {
-        if (t->pod_hashes[i] == h)
-            return 0;
-    }
-    if (t->hash_used * 2 < t->hash_slots) {
-        t->pod_hashes[i] = h;
-        t->hash_used++;
-    }
-    /* Past POD_HASHES_MAX distinct pods the count is an upper bound. After a restart only the
-     * listed names are known: max() never counts a pod twice, at worst it lags. */
-    t->distinct++;
-    t->pod_count = t->distinct > t->seeded_count ? t->distinct : t->seeded_count;
-    if (t->pod_names < PODS_LISTED) {
-        t->pods[t->pod_names] = tr_strdup(pod);
-        if (t->pods[t->pod_names] == NULL)
-            return TR_ENOMEM;
-        t->pod_names++;
-    }
-    return 1;
-}
-
-static void tracker_free(tracker *t)
-{
-    if (t == NULL)
-        return;
-    for (size_t i = 0; i < t->pod_names; i++)
-        tr_free(t->pods[i]);
-    tr_free(t->pod_hashes);
-    tr_free(t->fingerprint);
-    tr_free(t);
-}
-
-/* Seed a new tracker from the incident the store has for its fingerprint, if
- * any. */
-static int tracker_seed(tr_kube_ingest *ingest, tracker *t, tr_error *err)
-{
-    tr_store_incident *incident = NULL;
-    cJSON *facts = NULL, *pods, *item;
-    int rc = tr_store_incident_find(ingest->store, t->fingerprint, &incident, err);
-
-    if (rc == TR_ENOTFOUND) {
-        tr_error_clear(err);
-        return TR_OK;
-    }
-    if (rc != TR_OK)
-        return rc;
-    t->incident_id = incident->id;
-    t->resolved = incident->state == TR_INCIDENT_RESOLVED;
-    t->resolved_at_ms = incident->resolved_at_ms;
-    t->last_write_ms = incident->updated_ms;
-    if (incident->facts_json != NULL)
-        facts = cJSON_Parse(incident->facts_json);
-    pods = cJSON_GetObjectItemCaseSensitive(facts, "pods");
-    if (!cJSON_IsArray(pods))
-        pods = NULL;
-    cJSON_ArrayForEach (item, pods) {
-        if (cJSON_IsString(item) && tracker_add_pod(t, item->valuestring) < 0) {
-            rc = tr_error_set(err, TR_ENOMEM, "kube ingest: out of memory");
-            break;
-        }
-    }
-    item = cJSON_GetObjectItemCaseSensitive(facts, "pod_count");
-    if (cJSON_IsNumber(item) && item->valuedouble > (double)t->pod_count &&
-        item->valuedouble < 1e12) {
-        t->seeded_count = (int64_t)item->valuedouble;
-        t->pod_count = t->seeded_count;
-    }
-    tracker_set_fact_keys(t, facts);
-    cJSON_Delete(facts);
-    tr_store_incident_free(incident);
-    return rc;
-}
-
-/* ------------------------------------------------------------ owners */
-
-static uint32_t hash32(const char *s)
-{
-    uint64_t h = hash64(s);
-
-    return (uint32_t)(h ^ (h >> 32));
-}
-
-static int owner_key(char *buf, size_t size, const char *ns, const char *kind, const char *name)
-{
-    int n = snprintf(buf, size, "%s/%s/%s", ns, kind, name);
-
-    return n < 0 || (size_t)n >= size ? -1 : 0;
-}
-
-static owner_state *owner_find(const tr_kube_ingest *ingest, const char *ns, const char *kind,
-                               const char *name)
-{
-    char key[3 * TR_KUBE_NAME_MAX + 8];
-    owner_state *o;
-    uint32_t h;
-
-    if (ingest->bucket_count == 0 || owner_key(key, sizeof(key), ns, kind, name) != 0)
-        return NULL;
-    h = hash32(key);
-    for (o = ingest->buckets[h & (ingest->bucket_count - 1)]; o != NULL; o = o->next) {
-        if (o->hash == h && strcmp(o->key, key) == 0)
-            return o;
-    }
-    return NULL;
-}
-
-static void owner_free(owner_state *o)
-{
-    if (o == NULL)
-        return;
-    for (int c = 0; c < TR_KCLASS_COUNT; c++)
-        tracker_free(o->by_class[c]);
-    tr_free(o->key);
-    tr_free(o->ns);
-    tr_free(o->kind);
-    tr_free(o->name);
-    tr_free(o);
-}
-
-static int owners_grow(tr_kube_ingest *ingest)
-{
-    size_t count = ingest->bucket_count == 0 ? 64 : ingest->bucket_count * 2;
-    owner_state **buckets = tr_calloc(count, sizeof(owner_state *));
-
-    if (buckets == NULL)
-        return TR_ENOMEM;
-    for (size_t i = 0; i < ingest->bucket_count; i++) {
-        owner_state *o = ingest->buckets[i];
-
-        while (o != NULL) {
-            owner_state *next = o->next;
-
-            o->next = buckets[o->hash & (count - 1)];
-            buckets[o->hash & (count - 1)] = o;
-            o = next;
-        }
-    }
-    tr_free(ingest->buckets);
-    ingest->buckets = buckets;
-    ingest->bucket_count = count;
-    return TR_OK;
-}
-
-/* The owner's state, created when missing. NULL when full (logged once) or out
- * of memory. */
-static owner_state *owner_get(tr_kube_ingest *ingest, const char *ns, const char *kind,
-                              const char *name)
-{
-    char key[3 * TR_KUBE_NAME_MAX + 8];
-    owner_state *o = owner_find(ingest, ns, kind, name);
-    size_t b;
-
-    if (o != NULL)
-        return o;
-    if (ingest->owner_count >= ingest->opt.max_incidents) {
-        if (!ingest->full_logged) {
-            tr_log_warn(MOD,
-                        "%zu owners with incidents tracked: new ones are written without "
-                        "pod merging or automatic resolution",
-                        ingest->owner_count);
-            ingest->full_logged = 1;
-        }
-        return NULL;
-    }
-    if (owner_key(key, sizeof(key), ns, kind, name) != 0)
-        return NULL;
-    if (ingest->owner_count >= ingest->bucket_count * 3 / 4 && owners_grow(ingest) != TR_OK)
-        return NULL;
-    o = tr_calloc(1, sizeof(*o));
-    if (o == NULL)
-        return NULL;
-    o->key = tr_strdup(key);
-    o->ns = tr_strdup(ns);
-    o->kind = tr_strdup(kind);
-    o->name = tr_strdup(name);
-    if (o->key == NULL || o->ns == NULL || o->kind == NULL || o->name == NULL) {
-        owner_free(o);
-        return NULL;
-    }
-    o->hash = hash32(key);
-    b = o->hash & (ingest->bucket_count - 1);
-    o->next = ingest->buckets[b];
-    ingest->buckets[b] = o;
-    ingest->owner_count++;
-    return o;
-}
-
-static tracker *tracker_get(tr_kube_ingest *ingest, owner_state *o, int failure_class,
-                            tr_error *err, int *rc)
-{
-    tracker *t = o->by_class[failure_class];
-
-    *rc = TR_OK;
-    if (t != NULL)
-        return t;
-    t = tr_calloc(1, sizeof(*t));
-    if (t != NULL)
-        t->fingerprint =
-            tr_kube_fingerprint(ingest->cluster, o->ns, o->kind, o->name, failure_class);
-    if (t == NULL || t->fingerprint == NULL) {
-        tracker_free(t);
-        *rc = tr_error_set(err, TR_ENOMEM, "kube ingest: out of memory");
-        return NULL;
-    }
-    t->failure_class = failure_class;
-    *rc = tracker_seed(ingest, t, err);
-    if (*rc != TR_OK) {
-        tracker_free(t);
-        return NULL;
-    }
-    o->by_class[failure_class] = t;
-    return t;
-}
-
 /* ------------------------------------------------------------ store writes */
 
 static void notify(tr_kube_ingest *ingest, int64_t incident_id, int outcome)
 {
     if (ingest->opt.on_incident != NULL)
         ingest->opt.on_incident(incident_id, outcome, ingest->opt.userdata);
-}
-
-/* facts = the finding's facts + the tracker's pods and pod_count; caller frees
- * with tr_free. */
-static char *facts_json(const tr_kube_finding *f, const tracker *t)
-{
-    cJSON *facts = cJSON_Duplicate(f->facts, 1);
-    cJSON *pods;
-    char *text = NULL, *out;
-
-    if (facts == NULL)
-        return NULL;
-    if (t != NULL && t->pod_names > 0) {
-        pods = cJSON_AddArrayToObject(facts, "pods");
-        for (size_t i = 0; pods != NULL && i < t->pod_names; i++) {
-            cJSON *name = cJSON_CreateString(t->pods[i]);
-
-            if (name == NULL || !cJSON_AddItemToArray(pods, name)) {
-                cJSON_Delete(name);
-                pods = NULL;
-            }
-        }
-        if (pods == NULL ||
-            cJSON_AddNumberToObject(facts, "pod_count", (double)t->pod_count) == NULL)
-            goto cleanup;
-    } else if (f->pod_scoped) {
-        if ((pods = cJSON_AddArrayToObject(facts, "pods")) == NULL ||
-            !cJSON_AddItemToArray(pods, cJSON_CreateString(f->object_name)) ||
-            cJSON_AddNumberToObject(facts, "pod_count", 1) == NULL)
-            goto cleanup;
-    }
-    text = cJSON_PrintUnformatted(facts);
-cleanup:
-    cJSON_Delete(facts);
-    if (text == NULL)
-        return NULL;
-    /* cJSON allocates through tr_malloc too (tr_alloc_install), but say what we
-     * hand out. */
-    out = tr_strdup(text);
-    cJSON_free(text);
-    return out;
 }
 
 static int write_observation(tr_kube_ingest *ingest, const tr_kube_finding *f, tracker *t,
@@ -437,7 +63,7 @@ static int write_observation(tr_kube_ingest *ingest, const tr_kube_finding *f, t
     char title[3 * TR_KUBE_NAME_MAX], raw_ref[3 * TR_KUBE_NAME_MAX];
     tr_store_observation obs;
     tr_store_obs_result result = {0};
-    char *facts = facts_json(f, t);
+    char *facts = ingest_facts_json(f, t);
     int rc;
 
     if (facts == NULL)
@@ -472,7 +98,7 @@ static int write_observation(tr_kube_ingest *ingest, const tr_kube_finding *f, t
         t->resolved_at_ms = 0;
         t->last_write_ms = now_ms;
         t->dirty = 0;
-        tracker_set_fact_keys(t, f->facts);
+        ingest_tracker_set_fact_keys(t, f->facts);
     }
     switch (result.outcome) {
     case TR_OBS_CREATED:
@@ -557,14 +183,14 @@ static int handle_finding(tr_kube_ingest *ingest, const tr_kube_finding *f, cons
     if (ingest->opt.skip_owner != NULL &&
         ingest->opt.skip_owner(f->namespace, f->owner_kind, f->owner_name, ingest->opt.userdata))
         return TR_OK;
-    o = owner_get(ingest, f->namespace, f->owner_kind, f->owner_name);
+    o = ingest_owner_get(ingest, f->namespace, f->owner_kind, f->owner_name);
     ingest->stats.findings++;
     (void)tr_metric_inc(ingest->m_findings, 1, tr_kube_class_name(f->failure_class));
     if (o == NULL) {
         ingest->stats.untracked++;
         return write_observation(ingest, f, NULL, resource, object, now_ms, err);
     }
-    t = tracker_get(ingest, o, f->failure_class, err, &rc);
+    t = ingest_tracker_get(ingest, o, f->failure_class, err, &rc);
     if (t == NULL)
         return rc;
     if (t->resolved && f->signal_ms != 0 && f->signal_ms <= t->resolved_at_ms) {
@@ -577,7 +203,7 @@ static int handle_finding(tr_kube_ingest *ingest, const tr_kube_finding *f, cons
     if (f->signal_ms == 0 || f->signal_ms >= t->healthy_since_ms)
         t->healthy_since_ms = 0;
     if (f->pod_scoped) {
-        new_pod = tracker_add_pod(t, f->object_name);
+        new_pod = ingest_tracker_add_pod(t, f->object_name);
         if (new_pod < 0)
             return tr_error_set(err, TR_ENOMEM, "kube ingest: out of memory");
     }
@@ -587,7 +213,7 @@ static int handle_finding(tr_kube_ingest *ingest, const tr_kube_finding *f, cons
     (void)new_pod;
     if (t->incident_id != 0 && !t->resolved &&
         now_ms - t->last_write_ms < ingest->opt.min_update_interval_ms &&
-        !tracker_facts_news(t, f->facts)) {
+        !ingest_tracker_facts_news(t, f->facts)) {
         ingest->stats.coalesced++;
         t->dirty = 1;
         (void)tr_metric_inc(ingest->m_observations, 1, "coalesced");
@@ -648,7 +274,7 @@ static int owner_check(tr_kube_ingest *ingest, owner_state *o, int64_t now_ms, t
 static int apply_health(tr_kube_ingest *ingest, const char *ns, const char *kind, const char *name,
                         uint32_t classes, int healthy, int64_t now_ms, tr_error *err)
 {
-    owner_state *o = owner_find(ingest, ns, kind, name);
+    owner_state *o = ingest_owner_find(ingest, ns, kind, name);
 
     if (o == NULL)
         return TR_OK;
@@ -871,7 +497,7 @@ int tr_kube_ingest_tick(tr_kube_ingest *ingest, int64_t now_ms, tr_error *err)
                     t->healthy_since_ms = now_ms;
                 /* Resolved trackers are rebuilt from the store when needed again. */
                 if (t->resolved && now_ms - t->resolved_at_ms >= ingest->opt.recovery_hold_ms) {
-                    tracker_free(t);
+                    ingest_tracker_free(t);
                     o->by_class[c] = NULL;
                     continue;
                 }
@@ -882,7 +508,7 @@ int tr_kube_ingest_tick(tr_kube_ingest *ingest, int64_t now_ms, tr_error *err)
                 return rc;
             if (live == 0) {
                 *slot = o->next;
-                owner_free(o);
+                ingest_owner_free(o);
                 ingest->owner_count--;
                 continue;
             }
@@ -922,10 +548,10 @@ static int seed_open_incidents(tr_kube_ingest *ingest, tr_error *err)
                 strncmp(inc->fingerprint, prefix, strlen(prefix)) != 0 || inc->kind == NULL ||
                 inc->name == NULL)
                 continue;
-            o = owner_get(ingest, inc->namespace != NULL ? inc->namespace : "", inc->kind,
+            o = ingest_owner_get(ingest, inc->namespace != NULL ? inc->namespace : "", inc->kind,
                           inc->name);
             if (o != NULL && o->by_class[cls] == NULL &&
-                tracker_get(ingest, o, cls, err, &rc) != NULL)
+                ingest_tracker_get(ingest, o, cls, err, &rc) != NULL)
                 loaded++;
             if (rc != TR_OK) {
                 tr_store_incident_list_free(list);
@@ -1027,7 +653,7 @@ void tr_kube_ingest_free(tr_kube_ingest *ingest)
         while (o != NULL) {
             owner_state *next = o->next;
 
-            owner_free(o);
+            ingest_owner_free(o);
             o = next;
         }
     }

@@ -21,8 +21,8 @@ import time
 import urllib.error
 import urllib.parse
 
-from harness import BIN, ROOT, SkipTest
-from test_kube_watch import cluster
+from harness import BIN, ROOT
+from test_kube_watch import build_probe, cluster
 
 NS = "evid"
 NODE = "node-ev"
@@ -38,34 +38,9 @@ PREVIOUS_LOG = "".join(
      "Killed process 1 (java) total-vm:2097152kB, anon-rss:524288kB (out of memory)\n"])
 CURRENT_LOG = "starting payments v2.3.1\nwarming caches\n"
 
-_probe = None
-
-
 def explain_probe():
-    """Build tests/tools/kube_explain_probe.c against the library the daemon under test uses."""
-    global _probe
-    if _probe:
-        return _probe
-    lib = os.path.join(os.path.dirname(BIN), "libtriaged.a")
-    if not os.path.exists(lib):
-        raise SkipTest("no %s to link the probe against" % lib)
-    out = os.path.join(os.path.dirname(BIN), "tools", "kube_explain_probe")
-    src = os.path.join(ROOT, "tests", "tools", "kube_explain_probe.c")
-    if not os.path.exists(out) or os.path.getmtime(out) < max(os.path.getmtime(src),
-                                                              os.path.getmtime(lib)):
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        pkgs = "libuv libcurl libcjson sqlite3 libgit2 yaml-0.1 libcrypto"
-        flags = subprocess.run("pkg-config --cflags --libs " + pkgs, shell=True,
-                               capture_output=True, text=True, check=True).stdout.split()
-        san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"] \
-            if "/asan/" in lib else []
-        cmd = (["cc", "-std=c11", "-g", "-O1", "-D_GNU_SOURCE", "-I" + ROOT] +
-               ["-I" + os.path.join(ROOT, d) for d in ("daemon", "watchers", "llm")] + san +
-               ["-o", out, src, lib] + flags + ["-lhttp_parser", "-lm", "-lpthread"])
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        assert res.returncode == 0, "building the probe failed:\n" + res.stderr
-    _probe = out
-    return out
+    """tests/tools/kube_explain_probe.c, built against the library the daemon under test uses."""
+    return build_probe("kube_explain_probe", ("daemon", "watchers", "llm"))
 
 
 # ---------------------------------------------------------------- the fake kubelet

@@ -26,22 +26,23 @@ import urllib.request
 from harness import BIN, ROOT, SHARED, SkipTest
 
 K8S_LOCAL = os.path.join(SHARED, "tools", "k8s-local")
-_probe_bin = None
+_probes = {}  # probe name -> built binary
 _cluster = None
 
 
 # ---------------------------------------------------------------- the probe
 
-def probe_bin():
-    """Build tests/tools/kube_watch_probe.c against the library the daemon under test uses."""
-    global _probe_bin
-    if _probe_bin:
-        return _probe_bin
+def build_probe(name, include_dirs=("daemon", "watchers")):
+    """Build tests/tools/NAME.c against the library the daemon under test uses (once per
+    process; rebuilt when the source or the library is newer). Shared with
+    test_kube_evidence.py."""
+    if name in _probes:
+        return _probes[name]
     lib = os.path.join(os.path.dirname(BIN), "libtriaged.a")
     if not os.path.exists(lib):
         raise SkipTest("no %s to link the probe against" % lib)
-    out = os.path.join(os.path.dirname(BIN), "tools", "kube_watch_probe")
-    src = os.path.join(ROOT, "tests", "tools", "kube_watch_probe.c")
+    out = os.path.join(os.path.dirname(BIN), "tools", name)
+    src = os.path.join(ROOT, "tests", "tools", name + ".c")
     if not os.path.exists(out) or os.path.getmtime(out) < max(os.path.getmtime(src),
                                                               os.path.getmtime(lib)):
         os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -51,12 +52,17 @@ def probe_bin():
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"] \
             if "/asan/" in lib else []
         cmd = (["cc", "-std=c11", "-g", "-O1", "-D_GNU_SOURCE", "-I" + ROOT] +
-               ["-I" + os.path.join(ROOT, d) for d in ("daemon", "watchers")] + san +
+               ["-I" + os.path.join(ROOT, d) for d in include_dirs] + san +
                ["-o", out, src, lib] + flags + ["-lhttp_parser", "-lm", "-lpthread"])
         res = subprocess.run(cmd, capture_output=True, text=True)
         assert res.returncode == 0, "building the probe failed:\n" + res.stderr
-    _probe_bin = out
+    _probes[name] = out
     return out
+
+
+def probe_bin():
+    """tests/tools/kube_watch_probe.c, built."""
+    return build_probe("kube_watch_probe")
 
 
 class Probe:

@@ -80,6 +80,19 @@ static void test_buf_put_escaped_keeps_unreserved_and_encodes_the_rest(void **st
     tr_buf_dispose(&b);
 }
 
+static void test_hex_value_reads_both_cases_and_refuses_other_bytes(void **state)
+{
+    (void)state;
+    assert_int_equal(tr_hex_value('0'), 0);
+    assert_int_equal(tr_hex_value('9'), 9);
+    assert_int_equal(tr_hex_value('a'), 10);
+    assert_int_equal(tr_hex_value('F'), 15);
+    assert_int_equal(tr_hex_value('g'), -1);
+    assert_int_equal(tr_hex_value('/'), -1);
+    assert_int_equal(tr_hex_value(0xC3), -1); /* a UTF-8 lead byte, read as unsigned char */
+    assert_int_equal(tr_hex_value('\0'), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -89,6 +102,7 @@ int main(void)
         cmocka_unit_test(test_buf_survives_allocation_failure),
         cmocka_unit_test(test_error_prefix_and_truncation),
         cmocka_unit_test(test_buf_put_escaped_keeps_unreserved_and_encodes_the_rest),
+        cmocka_unit_test(test_hex_value_reads_both_cases_and_refuses_other_bytes),
     };
     TR_RUN_TESTS("buf", tests);
 }
