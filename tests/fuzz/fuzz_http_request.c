@@ -53,7 +53,7 @@ static void touch(const tr_http_inbound *req, outcome *out)
 
 static void run(const uint8_t *data, size_t size, size_t chunk, size_t split, outcome *out)
 {
-    tr_http_parse_limits limits = { 2048, 4096, 16, 512 };
+    tr_http_parse_limits limits = { 2048, 4096, 16, 512, NULL, NULL };
     tr_http_parser *parser = NULL;
     size_t off = 0;
     tr_error err;

@@ -56,7 +56,7 @@ static void fed_free(fed *f)
 static tr_http_parser *parser_with(size_t max_header, size_t max_body, size_t max_headers,
                                    size_t max_url)
 {
-    tr_http_parse_limits limits = { max_header, max_body, max_headers, max_url };
+    tr_http_parse_limits limits = { max_header, max_body, max_headers, max_url, NULL, NULL };
     tr_http_parser *p = NULL;
 
     assert_int_equal(tr_http_parser_new(&p, &limits), TR_OK);
@@ -202,6 +202,49 @@ static void test_parser_rejects_large_content_length_with_413_before_body(void *
     feed_all(p, req, sizeof(req) - 1, sizeof(req), &f);
     assert_int_equal(f.rc, TR_ETOOBIG);
     assert_int_equal(tr_http_parser_error_status(p), 413);
+    tr_http_parser_free(p);
+}
+
+static size_t uploads_get_more(const char *method, const char *path, void *userdata)
+{
+    (void)method;
+    (void)userdata;
+    return strcmp(path, "/upload") == 0 ? 64 : 0;
+}
+
+static void test_parser_body_cap_per_path(void **state)
+{
+    tr_http_parse_limits limits = { 0, 16, 0, 0, uploads_get_more, NULL };
+    const char big[] = "POST /upload HTTP/1.1\r\nContent-Length: 40\r\n\r\n"
+                       "0123456789012345678901234567890123456789";
+    const char other[] = "POST /x HTTP/1.1\r\nContent-Length: 40\r\n\r\n"
+                         "0123456789012345678901234567890123456789";
+    const char chunked[] = "POST /upload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "48\r\n0123456789012345678901234567890123456789"
+                           "01234567890123456789012345678901\r\n0\r\n\r\n";
+    tr_http_parser *p = NULL;
+    fed f;
+
+    (void)state;
+    assert_int_equal(tr_http_parser_new(&p, &limits), TR_OK);
+    feed_all(p, big, sizeof(big) - 1, 7, &f);
+    assert_int_equal(f.rc, TR_OK);
+    assert_int_equal(f.count, 1);
+    size_t body_len = 0;
+    (void)tr_http_inbound_body(f.reqs[0], &body_len);
+    assert_int_equal(body_len, 40);
+    tr_http_inbound_free(f.reqs[0]);
+    tr_http_parser_free(p);
+    /* Other paths keep max_body_bytes. */
+    assert_int_equal(tr_http_parser_new(&p, &limits), TR_OK);
+    feed_all(p, other, sizeof(other) - 1, 7, &f);
+    assert_int_equal(f.rc, TR_ETOOBIG);
+    assert_int_equal(tr_http_parser_error_status(p), 413);
+    tr_http_parser_free(p);
+    /* A chunked body past the path's own cap (72 > 64) is refused too. */
+    assert_int_equal(tr_http_parser_new(&p, &limits), TR_OK);
+    feed_all(p, chunked, sizeof(chunked) - 1, 5, &f);
+    assert_int_equal(f.rc, TR_ETOOBIG);
     tr_http_parser_free(p);
 }
 
@@ -405,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_parser_rejects_too_many_headers_with_431),
         cmocka_unit_test(test_parser_rejects_large_content_length_with_413_before_body),
         cmocka_unit_test(test_parser_rejects_oversized_chunked_body_with_413),
+        cmocka_unit_test(test_parser_body_cap_per_path),
         cmocka_unit_test(test_parser_maps_bad_requests_to_statuses),
         cmocka_unit_test(test_parser_applies_keep_alive_rules),
         cmocka_unit_test(test_parser_signals_expect_continue_once_before_body),
