@@ -21,7 +21,8 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 DEB_PACKAGES := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev \
 	libsqlite3-dev libgit2-dev libyaml-dev libhttp-parser-dev libssl-dev libcmocka-dev \
-	clang libclang-rt-14-dev prometheus python3 curl git sqlite3 ca-certificates lighttpd
+	clang libclang-rt-14-dev prometheus python3 curl git sqlite3 ca-certificates lighttpd \
+	openssh-server
 
 PKGS := libuv libcurl libcjson sqlite3 libgit2 yaml-0.1 libcrypto
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
