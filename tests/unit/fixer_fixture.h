@@ -147,12 +147,41 @@ FX_FN int64_t fake_now(void *userdata)
     return ((fx *)userdata)->now;
 }
 
+/* A fixer over the fixture's store, repository and forge (again: a restart). */
+FX_FN void fx_new_fixer(fx *f)
+{
+    tr_fixer_options o = {0};
+    tr_error err = {0};
+
+    o.store = f->store;
+    o.forge = f->forge;
+    o.repo = f->repo;
+    o.llm = f->llm;
+    o.metrics = f->metrics;
+    o.policy = &f->cfg->fixer;
+    o.author = f->cfg->gitops.author;
+    o.public_url = f->cfg->daemon.public_url;
+    o.scan_interval_ms = 3600000;
+    o.now_ms = fake_now;
+    o.clock_userdata = f;
+    assert_int_equal(tr_fixer_new(&f->fixer, &f->loop, &o, &err), 0);
+    f->actions.userdata = f->fixer;
+}
+
+/* The process died: a new fixer, nothing kept but the store and the remote. */
+FX_FN void fx_restart_fixer(fx *f)
+{
+    tr_fixer_close(f->fixer, NULL, NULL);
+    f->fixer = NULL;
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    fx_new_fixer(f);
+}
+
 /* fixer_toml: extra [fixer] keys; with_llm: a fake LLM for repairs. */
 FX_FN void fx_start(fx *f, const char *name, const char *fixer_toml, int with_llm)
 {
     char text[2048];
     tr_gitrepo_spec spec = {0};
-    tr_fixer_options o = {0};
     tr_llm_options lo = {0};
     tr_error err = {0};
 
@@ -198,21 +227,9 @@ FX_FN void fx_start(fx *f, const char *name, const char *fixer_toml, int with_ll
         lo.max_retries = -1;
         assert_int_equal(tr_llm_new(&f->llm, &f->loop, f->http, &lo, &err), 0);
     }
-    o.store = f->store;
-    o.forge = f->forge;
-    o.repo = f->repo;
-    o.llm = f->llm;
-    o.metrics = f->metrics;
-    o.policy = &f->cfg->fixer;
-    o.author = f->cfg->gitops.author;
-    o.public_url = f->cfg->daemon.public_url;
-    o.scan_interval_ms = 3600000;
-    o.now_ms = fake_now;
-    o.clock_userdata = f;
-    assert_int_equal(tr_fixer_new(&f->fixer, &f->loop, &o, &err), 0);
+    fx_new_fixer(f);
     f->actions.store = f->store;
     f->actions.on_decision = tr_fixer_on_decision;
-    f->actions.userdata = f->fixer;
 }
 
 FX_FN void fx_stop(fx *f)

@@ -91,10 +91,181 @@ static void test_accept_opens_one_pr_whose_branch_holds_the_patched_file(void **
     fx_stop(&f);
 }
 
+static void test_restart_after_push_before_pr_pushes_nothing_and_opens_one_pr(void **state)
+{
+    fx f;
+    char branch[64], before[128], after[128], count[32];
+    int64_t id;
+
+    (void)state;
+    fx_start(&f, "restart", "", 0);
+    id = make_incident(&f, "fp-restart", "shop", 0.9, GOOD_PATCH);
+    /* The forge is down when the PR is opened: the branch is pushed, the incident stays. */
+    fake_add(&f.forge_srv, fake_http(503, NULL, "{\"message\":\"Service Unavailable\"}"));
+    add_created(&f);
+    accept_incident(&f, id);
+    wait_state(&f, id, TR_INCIDENT_ACCEPTED);
+    assert_int_equal(f.forge_srv.request_count, 1);
+    snprintf(branch, sizeof(branch), "triaged/%lld", (long long)id);
+    server_rev(&f, branch, before, sizeof(before));
+
+    fx_restart_fixer(&f); /* its first scan resumes the accepted incident */
+    wait_state(&f, id, TR_INCIDENT_PR_OPEN);
+    server_rev(&f, branch, after, sizeof(after));
+    assert_string_equal(after, before); /* not pushed again */
+    sh_out(count, sizeof(count), "git --git-dir=%s/repos/restart.git rev-list --count main..%s",
+           server_dir, branch);
+    assert_string_equal(count, "1\n");
+    assert_int_equal(f.forge_srv.request_count, 3); /* 503, then one PR and its labels */
+    assert_request_line(&f, 1, "POST /repos/acme/shop/pulls HTTP/1.1");
+    fx_stop(&f);
+}
+
+static void test_existing_pr_for_the_branch_is_reused(void **state)
+{
+    fx f;
+    char *pr = pygithub_body("pygithub-Repository.testCreatePull.201.txt");
+    char set[64];
+    tr_store_pr *row = NULL;
+    tr_error err = {0};
+    int64_t id;
+
+    (void)state;
+    fx_start(&f, "reuse", "", 0);
+    id = make_incident(&f, "fp-reuse", "shop", 0.9, GOOD_PATCH);
+    fake_add(&f.forge_srv, fake_http(422, NULL,
+                                     "{\"message\":\"Validation Failed\",\"errors\":[{\"resource\":"
+                                     "\"PullRequest\",\"code\":\"custom\",\"message\":\"A pull "
+                                     "request already exists for acme:triaged/1.\"}]}"));
+    snprintf(set, sizeof(set), "head.ref=\"triaged/%lld\"", (long long)id);
+    fake_add(&f.forge_srv, reply(200, NULL, edit_json(pr, set, 1)));
+    fake_add(&f.forge_srv, fake_http(200, NULL, "[]"));
+    accept_incident(&f, id);
+    wait_state(&f, id, TR_INCIDENT_PR_OPEN);
+    assert_int_equal(f.forge_srv.request_count, 3);
+    assert_request_line(&f, 1, "GET /repos/acme/shop/pulls?head=acme%3Atriaged%2F");
+    assert_int_equal(tr_store_pr_latest(f.store, id, &row, &err), 0);
+    assert_int_equal(row->number, 31);
+    tr_store_pr_free(row);
+    tr_free(pr);
+    fx_stop(&f);
+}
+
+static void test_push_rejected_by_a_hook_fails_the_incident_with_the_hook_message(void **state)
+{
+    fx f;
+    int64_t id;
+
+    (void)state;
+    fx_start(&f, "hooked", "", 0);
+    sh("printf '#!/bin/sh\\necho \"policy: changes to apps/ need a ticket\" >&2\\nexit 1\\n' > "
+       "%s/repos/hooked.git/hooks/pre-receive && chmod +x %s/repos/hooked.git/hooks/pre-receive",
+       server_dir, server_dir);
+    id = make_incident(&f, "fp-hook", "shop", 0.9, GOOD_PATCH);
+    accept_incident(&f, id);
+    wait_state(&f, id, TR_INCIDENT_FAILED);
+    assert_error_has(&f, id, "push of branch triaged/");
+    assert_error_has(&f, id, "policy: changes to apps/ need a ticket");
+    assert_int_equal(f.forge_srv.request_count, 0);
+    fx_stop(&f);
+}
+
+static void test_refused_patch_is_repaired_once_by_the_model_then_opened(void **state)
+{
+    fx f;
+    char out[4096], branch[64], *text;
+    cJSON *body;
+    int64_t id;
+
+    (void)state;
+    fx_start(&f, "repair", "", 1);
+    id = make_incident(&f, "fp-repair", "shop", 0.9, BAD_PATCH);
+    fake_add(&f.llm_srv, fake_completion(GOOD_PATCH, 100, 40));
+    add_created(&f);
+    accept_incident(&f, id);
+    wait_state(&f, id, TR_INCIDENT_PR_OPEN);
+    assert_int_equal(f.llm_srv.request_count, 1);
+    body = request_json(&f.llm_srv, 0);
+    text = cJSON_PrintUnformatted(body);
+    assert_non_null(strstr(text, "Your patch was refused"));
+    assert_non_null(strstr(text, "requests:")); /* the refused patch went back as it was */
+    cJSON_free(text);
+    cJSON_Delete(body);
+    snprintf(branch, sizeof(branch), "triaged/%lld", (long long)id);
+    server_file(&f, branch, "apps/web.yaml", out, sizeof(out));
+    assert_string_equal(out, WEB_FIXED);
+    assert_true(metric(&f, "triaged_fixer_patches", "invalid") == 1);
+    assert_true(metric(&f, "triaged_fixer_patches", "valid") == 1);
+    fx_stop(&f);
+}
+
+static void test_patch_still_refused_after_the_repair_fails_with_the_reason(void **state)
+{
+    fx f;
+    int64_t id;
+
+    (void)state;
+    fx_start(&f, "norepair", "", 1);
+    id = make_incident(&f, "fp-norepair", "shop", 0.9, BAD_PATCH);
+    fake_add(&f.llm_srv, fake_completion(BAD_PATCH, 100, 40));
+    accept_incident(&f, id);
+    wait_state(&f, id, TR_INCIDENT_FAILED);
+    assert_error_has(&f, id, "patch refused: ");
+    assert_error_has(&f, id, "apps/web.yaml");
+    assert_int_equal(f.llm_srv.request_count, 1); /* asked once, not twice */
+    assert_int_equal(f.forge_srv.request_count, 0);
+    assert_true(metric(&f, "triaged_fixer_patches", "invalid") == 2);
+    fx_stop(&f);
+}
+
+static void test_hostile_patches_are_refused_and_nothing_is_pushed(void **state)
+{
+    static const struct {
+        const char *patch;
+        const char *reason;
+    } cases[] = {
+        {"--- a/../../etc/passwd\n+++ b/../../etc/passwd\n@@ -1 +1 @@\n-root\n+evil\n",
+         "'..' components are refused"},
+        {"--- a/.git/config\n+++ b/.git/config\n@@ -1 +1 @@\n-[core]\n+[core] evil\n",
+         "inside .git/"},
+        {"--- a/apps/web.yaml\n+++ b/apps/web.yaml\n@@ -14,2 +14,3 @@\n           limits:\n"
+         "             memory: 128Mi\n+            token: [REDACTED:github-token]\n",
+         "redaction placeholder"},
+    };
+    fx f;
+    char fp[32], refs[256];
+    int64_t ids[3];
+    size_t i;
+
+    (void)state;
+    fx_start(&f, "hostile", "", 0);
+    for (i = 0; i < 3; i++) {
+        snprintf(fp, sizeof(fp), "fp-hostile-%zu", i);
+        ids[i] = make_incident(&f, fp, "shop", 0.9, cases[i].patch);
+    }
+    for (i = 0; i < 3; i++)
+        accept_incident(&f, ids[i]);
+    for (i = 0; i < 3; i++) {
+        wait_state(&f, ids[i], TR_INCIDENT_FAILED);
+        assert_error_has(&f, ids[i], cases[i].reason);
+    }
+    sh_out(refs, sizeof(refs), "git --git-dir=%s/repos/hostile.git for-each-ref "
+           "--format='%%(refname)'", server_dir);
+    assert_string_equal(refs, "refs/heads/main\n");
+    assert_int_equal(f.forge_srv.request_count, 0);
+    fx_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accept_opens_one_pr_whose_branch_holds_the_patched_file),
+        cmocka_unit_test(test_restart_after_push_before_pr_pushes_nothing_and_opens_one_pr),
+        cmocka_unit_test(test_existing_pr_for_the_branch_is_reused),
+        cmocka_unit_test(test_push_rejected_by_a_hook_fails_the_incident_with_the_hook_message),
+        cmocka_unit_test(test_refused_patch_is_repaired_once_by_the_model_then_opened),
+        cmocka_unit_test(test_patch_still_refused_after_the_repair_fails_with_the_reason),
+        cmocka_unit_test(test_hostile_patches_are_refused_and_nothing_is_pushed),
     };
     int failed;
 
