@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "dispatch.h"
+#include "fixer.h"
 #include "health.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -67,6 +68,13 @@ typedef struct daemon_state {
     tr_kube_evidence *evidence;
     tr_dispatch *dispatch;
     tr_actions actions;
+    /* The fixer and what it borrows (fixer first to close, then the others). */
+    tr_fixer *fixer;
+    tr_forge *fix_forge;
+    tr_gitrepo *fix_repo;
+    tr_llm *fix_llm;
+    char *fix_git_token;
+    int fix_git_inited;
     char *slack_secret;
     tr_tf_ingest tf_ingest;
     tr_tf_dir *tf_dir;
@@ -156,6 +164,103 @@ static void on_lease_stopped(void *userdata)
     close_done(d);
 }
 
+/* ------------------------------------------------------------ fixer */
+
+/*
+ * The repository PRs go to: [gitops] url cloned into <state_dir>/git/default.
+ * (The GitOps repository registry replaces this with its default repo.)
+ */
+static int fixer_repo(daemon_state *d, tr_error *err)
+{
+    const tr_config_gitops *g = &d->cfg->gitops;
+    tr_gitrepo_spec spec = { 0 };
+    tr_buf dir = TR_BUF_INIT(4096);
+    tr_error token_err = { 0 };
+    int rc;
+
+    if ((rc = tr_gitrepo_global_init(err)) != TR_OK)
+        return rc;
+    d->fix_git_inited = 1;
+    if (g->token_env && *g->token_env &&
+        tr_config_secret_resolve(g->token_env, NULL, &d->fix_git_token, &token_err) != TR_OK)
+        tr_log_warn("daemon", "gitops.token_env: %s; pushing without a token",
+                    token_err.message);
+    rc = tr_buf_printf(&dir, "%s/git", d->cfg->daemon.state_dir);
+    if (rc == TR_OK)
+        rc = make_state_dir(tr_buf_cstr(&dir), err);
+    if (rc == TR_OK)
+        rc = tr_buf_puts(&dir, "/default");
+    spec.name = "default";
+    spec.url = g->url;
+    spec.branch = g->branch;
+    spec.username = g->username;
+    spec.token = d->fix_git_token;
+    spec.ssh_key_file = g->ssh_key_file;
+    spec.work_dir = tr_buf_cstr(&dir);
+    if (rc == TR_OK)
+        rc = tr_gitrepo_new(&d->fix_repo, &d->loop, &spec, err);
+    tr_buf_dispose(&dir);
+    return rc;
+}
+
+/* PRs for accepted patches when a forge and a GitOps repository are configured. */
+static int start_fixer(daemon_state *d, tr_error *err)
+{
+    const tr_config *c = d->cfg;
+    tr_fixer_options o;
+    tr_llm_options lo;
+    int rc;
+
+    if (c->forge.kind == TR_CONFIG_FORGE_NONE || c->gitops.url == NULL || !*c->gitops.url)
+        return TR_OK;
+    if ((rc = fixer_repo(d, err)) != TR_OK)
+        return rc;
+    if ((rc = tr_forge_create(&d->fix_forge, &c->forge, d->http, NULL, err)) != TR_OK)
+        return rc;
+    if (c->llm.provider != TR_CONFIG_LLM_NONE) {
+        memset(&lo, 0, sizeof(lo));
+        lo.config = &c->llm;
+        lo.store = d->store;
+        lo.metrics = d->metrics;
+        if ((rc = tr_llm_new(&d->fix_llm, &d->loop, d->http, &lo, err)) != TR_OK)
+            return rc;
+    }
+    memset(&o, 0, sizeof(o));
+    o.store = d->store;
+    o.forge = d->fix_forge;
+    o.repo = d->fix_repo;
+    o.llm = d->fix_llm;
+    o.metrics = d->metrics;
+    o.dispatch = d->dispatch;
+    o.policy = &c->fixer;
+    o.author = c->gitops.author;
+    o.public_url = c->daemon.public_url;
+    o.allowed_paths = (const char *const *)c->gitops.allowed_paths.items;
+    o.allowed_path_count = c->gitops.allowed_paths.count;
+    o.terraform_validate = 1;
+    if ((rc = tr_fixer_new(&d->fixer, &d->loop, &o, err)) != TR_OK)
+        return rc;
+    d->actions.on_decision = tr_fixer_on_decision;
+    d->actions.userdata = d->fixer;
+    tr_log_info("daemon", "fixer: accepted patches become %s pull requests on %s",
+                tr_forge_kind(d->fix_forge), c->forge.repo);
+    return TR_OK;
+}
+
+/* Jobs end at their next step (incidents stay `accepted` and resume after a restart). */
+static void stop_fixer(daemon_state *d)
+{
+    tr_fixer_close(d->fixer, NULL, NULL);
+    d->fixer = NULL;
+    d->actions.on_decision = NULL;
+    tr_forge_free(d->fix_forge);
+    d->fix_forge = NULL;
+    tr_llm_free(d->fix_llm);
+    d->fix_llm = NULL;
+    tr_gitrepo_close(d->fix_repo, NULL, NULL);
+    d->fix_repo = NULL;
+}
+
 static void begin_stop(daemon_state *d, const char *why)
 {
     if (d->stopping)
@@ -168,6 +273,7 @@ static void begin_stop(daemon_state *d, const char *why)
     d->analysis = NULL;
     tr_chat_close(d->chat); /* turns waiting for the LLM are answered 503 */
     d->chat = NULL;
+    stop_fixer(d);
     tr_kube_evidence_free(d->evidence);
     d->evidence = NULL;
     tr_kube_watcher_close(d->kube);
@@ -632,6 +738,8 @@ static int start(daemon_state *d, tr_error *err)
         return rc;
     if ((rc = prepare_terraform(d, err)) != TR_OK)
         return rc;
+    if ((rc = start_fixer(d, err)) != TR_OK)
+        return rc;
     if ((rc = start_server(d, err)) != TR_OK)
         return rc;
     if ((rc = start_terraform_dirs(d, err)) != TR_OK)
@@ -699,6 +807,9 @@ int tr_daemon_run(const tr_config *cfg, const char *config_path)
     tr_secret_free(d.tf_hmac_key);
     tr_secret_free(d.slack_secret);
     tr_secret_free(d.tfc_token);
+    tr_secret_free(d.fix_git_token);
+    if (d.fix_git_inited)
+        tr_gitrepo_global_shutdown();
     if (d.exit_status == TR_EXIT_OK)
         tr_log_info("daemon", "stopped");
     return d.exit_status;
