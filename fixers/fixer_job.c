@@ -249,13 +249,11 @@ static void validate_done(tr_gitrepo *repo, int status, void *userdata);
 
 static int queue_validate(fixer_job *job)
 {
-    tr_error err = {0};
     int rc = tr_gitrepo_queue_work(job->fixer->opts.repo, validate_work, validate_done, job);
 
     if (rc != TR_OK)
         tr_log_warn("fixer", "incident %lld: the repository is busy (%s); trying again later",
                     (long long)job->incident_id, tr_strerror(rc));
-    (void)err;
     return rc;
 }
 
@@ -351,7 +349,6 @@ static void refusal_text(const fixer_job *job, char *out, size_t cap)
 static void patch_valid(fixer_job *job)
 {
     tr_fixer *f = job->fixer;
-    tr_error err = {0};
     int rc;
 
     (void)tr_metric_inc(f->patches, 1, "valid");
@@ -369,7 +366,6 @@ static void patch_valid(fixer_job *job)
                     (long long)job->incident_id, tr_strerror(rc));
         job_end(job);
     }
-    (void)err;
 }
 
 static void validate_done(tr_gitrepo *repo, int status, void *userdata)
@@ -449,7 +445,7 @@ int fixer_job_start(tr_fixer *f, int64_t incident_id)
     f->jobs[i] = incident_id;
     f->job_count++;
     rc = job_load(job, f->opts.store);
-    if (rc == TR_OK && job->incident->state != TR_INCIDENT_ACCEPTED)
+    if (job->incident && job->incident->state != TR_INCIDENT_ACCEPTED)
         rc = TR_ECONFLICT; /* decided otherwise meanwhile, or already done */
     if (rc == TR_ENOTFOUND && job->incident) {
         job_fail(job, "accepted without an analysis to take the patch from", "");
