@@ -197,7 +197,7 @@ typedef struct tr_config_fixer {
     int64_t max_patch_lines;
     uint64_t poll_interval_ms;     /* how often open PRs are polled */
     tr_config_strlist namespaces;  /* auto_pr only here; empty = all */
-    tr_config_strlist severities;  /* auto_pr only for these analysis severities; empty = all */
+    unsigned severities;           /* bits 1 << tr_config_severity auto_pr takes; never 0 */
 } tr_config_fixer;
 
 typedef struct tr_config_notify {

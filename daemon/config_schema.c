@@ -168,7 +168,8 @@ static const cfg_field fixer_fields[] = {
     {I("max_patch_lines", max_patch_lines, 1, 100000, 200)},
     {D("poll_interval", poll_interval_ms, SECOND_MS, "60s")},
     {L("namespaces", namespaces, NULL)},
-    {L("severities", severities, NULL)},
+    {.key = "severities", .kind = CFG_FLAGS, .offset = offsetof(ST, severities),
+     .names = severity_names, .def_num = 0xF},
 };
 #undef ST
 

@@ -98,13 +98,26 @@ static int in_list(const tr_config_strlist *list, const char *value)
     return 0;
 }
 
+/* The analysis' severity as a bit of tr_config_fixer.severities; 0 when unknown. */
+static unsigned severity_bit(const char *severity)
+{
+    static const char *const names[] = {"info", "warning", "error", "critical"};
+    unsigned i;
+
+    for (i = 0; severity && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(names[i], severity) == 0)
+            return 1u << i;
+    return 0;
+}
+
 static int policy_allows(const tr_fixer *f, const tr_store_incident *inc,
                          const tr_store_analysis *an)
 {
     const tr_config_fixer *p = f->opts.policy;
 
     return p && p->auto_pr && an->confidence >= p->min_confidence &&
-           in_list(&p->namespaces, inc->namespace) && in_list(&p->severities, an->severity);
+           in_list(&p->namespaces, inc->namespace) &&
+           (p->severities & severity_bit(an->severity)) != 0;
 }
 
 static void policy_accept(tr_fixer *f, const tr_store_incident *inc,

@@ -250,8 +250,8 @@ FX_FN void fx_stop(fx *f)
 }
 
 /* A kubernetes incident, analysed, whose analysis carries patch. */
-FX_FN int64_t make_incident(fx *f, const char *fp, const char *ns, double confidence,
-                             const char *patch)
+FX_FN int64_t make_incident_sev(fx *f, const char *fp, const char *ns, double confidence,
+                                 const char *severity, const char *patch)
 {
     tr_store_observation obs = {0};
     tr_store_obs_result res = {0};
@@ -273,7 +273,7 @@ FX_FN int64_t make_incident(fx *f, const char *fp, const char *ns, double confid
     an.incident_id = res.incident_id;
     an.summary = "web runs out of memory under load";
     an.root_cause = "the memory limit 128Mi is below the 310Mi peak";
-    an.severity = "high";
+    an.severity = severity;
     an.confidence = confidence;
     an.evidence_json = "[\"Last State: Terminated, Reason: OOMKilled\"]";
     an.remediation_json = "[\"raise the limit\"]";
@@ -362,6 +362,12 @@ FX_FN double metric(fx *f, const char *name, const char *outcome)
     return outcome ? tr_metric_value(fam, outcome) : tr_metric_value(fam);
 }
 
+
+FX_FN int64_t make_incident(fx *f, const char *fp, const char *ns, double confidence,
+                            const char *patch)
+{
+    return make_incident_sev(f, fp, ns, confidence, "error", patch);
+}
 
 /* ------------------------------------------------------------ group */
 

@@ -132,14 +132,15 @@ static void test_auto_pr_accepts_only_what_the_policy_allows(void **state)
     fx f;
     tr_store_decision *d = NULL;
     tr_error err = {0};
-    int64_t sure, unsure, elsewhere;
+    int64_t sure, unsure, elsewhere, minor;
 
     (void)state;
     fx_start(&f, "policy", "auto_pr = true\nmin_confidence = 0.8\nnamespaces = [\"shop\"]\n"
-                           "severities = [\"high\", \"critical\"]\n", 0);
+                           "severities = [\"error\", \"critical\"]\n", 0);
     sure = make_incident(&f, "fp-sure", "shop", 0.9, GOOD_PATCH);
     unsure = make_incident(&f, "fp-unsure", "shop", 0.5, GOOD_PATCH);
     elsewhere = make_incident(&f, "fp-elsewhere", "billing", 0.95, GOOD_PATCH);
+    minor = make_incident_sev(&f, "fp-minor", "shop", 0.95, "warning", GOOD_PATCH);
     add_created(&f);
     wait_state(&f, sure, TR_INCIDENT_PR_OPEN);
     assert_int_equal(tr_store_decision_latest(f.store, sure, &d, &err), 0);
@@ -148,8 +149,9 @@ static void test_auto_pr_accepts_only_what_the_policy_allows(void **state)
     tr_store_decision_free(d);
     assert_int_equal(state_of(&f, unsure), TR_INCIDENT_PATCH_PROPOSED);
     assert_int_equal(state_of(&f, elsewhere), TR_INCIDENT_PATCH_PROPOSED);
+    assert_int_equal(state_of(&f, minor), TR_INCIDENT_PATCH_PROPOSED);
     assert_int_equal(f.forge_srv.request_count, 2); /* one PR and its labels */
-    assert_true(metric(&f, "triaged_fixer_patches", "proposed") == 3);
+    assert_true(metric(&f, "triaged_fixer_patches", "proposed") == 4);
     assert_true(metric(&f, "triaged_fixer_accepted", NULL) == 1);
     fx_stop(&f);
 }
