@@ -169,8 +169,13 @@ def test_accepted_patch_becomes_one_pr_followed_to_merged():
         assert posts[0][2]["head"] == branch and posts[0][2]["base"] == "main", posts
         assert "https://triaged.example/v1/incidents/%d" % incident_id in posts[0][2]["body"]
 
+        pr = wait_state(d, incident_id, ("pr_open", "pr_merged"))["pull_request"]
+        assert pr["url"] == "https://github.com/PyGithub/PyGithub/pull/31", pr
+        assert pr["branch"] == branch and pr["forge"] == "github", pr
+
         gh.merged = True
-        wait_state(d, incident_id, ("pr_merged",))
+        shown = wait_state(d, incident_id, ("pr_merged",))
+        assert shown["pull_request"]["state"] == "merged", shown
         status, _, metrics = d.request("GET", "/metrics")
         assert b"triaged_fixer_prs_opened_total 1" in metrics, metrics
         assert b"triaged_fixer_prs_merged_total 1" in metrics, metrics
