@@ -177,8 +177,12 @@ FX_FN void fx_restart_fixer(fx *f)
     fx_new_fixer(f);
 }
 
-/* fixer_toml: extra [fixer] keys; with_llm: a fake LLM for repairs. */
-FX_FN void fx_start(fx *f, const char *name, const char *fixer_toml, int with_llm)
+/*
+ * forge_toml: the [forge] kind and repo; fixer_toml: extra [fixer] keys;
+ * with_llm: a fake LLM for repairs.
+ */
+FX_FN void fx_start_forge(fx *f, const char *name, const char *forge_toml,
+                          const char *fixer_toml, int with_llm)
 {
     char text[2048];
     tr_gitrepo_spec spec = {0};
@@ -202,9 +206,8 @@ FX_FN void fx_start(fx *f, const char *name, const char *fixer_toml, int with_ll
              "[gitops]\nurl = \"%s\"\nauthor = \"" AUTHOR "\"\n"
              "[llm]\nbase_url = \"http://127.0.0.1:%d/v1\"\nmodel = \"tiny\"\n"
              "api_key_env = \"\"\nprompts_dir = \"./prompts\"\n"
-             "[forge]\nkind = \"github\"\napi_url = \"http://127.0.0.1:%d\"\n"
-             "repo = \"acme/shop\"\nlabels = [\"triaged\"]\n[fixer]\n%s",
-             f->url, f->llm_srv.port, f->forge_srv.port, fixer_toml);
+             "[forge]\napi_url = \"http://127.0.0.1:%d\"\nlabels = [\"triaged\"]\n%s"
+             "[fixer]\n%s", f->url, f->llm_srv.port, f->forge_srv.port, forge_toml, fixer_toml);
     if (tr_config_load_string(&f->cfg, text, strlen(text), "test.toml", &err) != 0)
         fail_msg("config: %s", err.message);
     assert_int_equal(tr_http_client_new(&f->http, &f->loop, &err), 0);
@@ -230,6 +233,12 @@ FX_FN void fx_start(fx *f, const char *name, const char *fixer_toml, int with_ll
     fx_new_fixer(f);
     f->actions.store = f->store;
     f->actions.on_decision = tr_fixer_on_decision;
+}
+
+/* On GitHub as acme/shop. */
+FX_FN void fx_start(fx *f, const char *name, const char *fixer_toml, int with_llm)
+{
+    fx_start_forge(f, name, "kind = \"github\"\nrepo = \"acme/shop\"\n", fixer_toml, with_llm);
 }
 
 FX_FN void fx_stop(fx *f)

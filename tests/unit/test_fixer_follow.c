@@ -156,12 +156,50 @@ static void test_auto_pr_accepts_only_what_the_policy_allows(void **state)
     fx_stop(&f);
 }
 
+static void test_gitlab_merge_request_opened_and_followed_to_merged(void **state)
+{
+    fx f;
+    char *mr = fixture_body("gitlab/go-gitlab-get_merge_request.json"), branch[64];
+    tr_store_pr *row = NULL;
+    tr_error err = {0};
+    cJSON *body;
+    const char *b;
+    int64_t id;
+
+    (void)state;
+    fx_start_forge(&f, "gitlab", "kind = \"gitlab\"\nrepo = \"group/shop\"\n", "", 0);
+    id = make_incident(&f, "fp-gitlab", "shop", 0.9, GOOD_PATCH);
+    fake_add(&f.forge_srv, fake_http(201, NULL, mr));
+    accept_incident(&f, id);
+    wait_state(&f, id, TR_INCIDENT_PR_OPEN);
+    assert_int_equal(f.forge_srv.request_count, 1); /* labels go with the create */
+    assert_true(strncmp(fake_request(&f.forge_srv, 0),
+                        "POST /api/v4/projects/group%2Fshop/merge_requests ", 50) == 0);
+    b = strstr(fake_request(&f.forge_srv, 0), "\r\n\r\n");
+    body = cJSON_Parse(b + 4);
+    snprintf(branch, sizeof(branch), "triaged/%lld", (long long)id);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(body, "source_branch")), branch);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(body, "target_branch")), "main");
+    cJSON_Delete(body);
+
+    poll_with(&f, reply(200, NULL, edit_json(mr, "state=\"merged\"", 0)));
+    assert_int_equal(state_of(&f, id), TR_INCIDENT_PR_MERGED);
+    assert_int_equal(tr_store_pr_latest(f.store, id, &row, &err), 0);
+    assert_string_equal(row->forge, "gitlab");
+    assert_int_equal(row->number, 14656);
+    assert_string_equal(row->state, "merged");
+    tr_store_pr_free(row);
+    tr_free(mr);
+    fx_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_pr_polled_with_its_etag_until_merged),
         cmocka_unit_test(test_pr_closed_without_merging_is_pr_closed),
         cmocka_unit_test(test_auto_pr_accepts_only_what_the_policy_allows),
+        cmocka_unit_test(test_gitlab_merge_request_opened_and_followed_to_merged),
     };
     int failed;
 
