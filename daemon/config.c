@@ -235,6 +235,15 @@ static int check_llm(load_ctx *ctx, tr_config *cfg, const tr_toml_value *table, 
     return TR_OK;
 }
 
+static bool repo_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (n == 0 || n > 100 || name[0] == '.' || strcmp(name, "default") == 0)
+        return false;
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
 /* What a [[gitops.repos]] entry leaves out comes from [gitops]. */
 static int inherit_repo(load_ctx *ctx, tr_config_repo *repo, const tr_config_gitops *gitops,
                         uint64_t seen)
@@ -306,6 +315,11 @@ static int load_repos(load_ctx *ctx, tr_config *cfg, const tr_toml_value *node)
         if (rc < 0)
             return rc;
         (void)snprintf(key, sizeof(key), "%s.name", prefix);
+        /* It names the clone's directory under state_dir: no path tricks. */
+        if (!repo_name_ok(repo->name))
+            return cfg_fail(ctx, tr_toml_get(item, "name"), key,
+                            "\"%.80s\" must be letters, digits, '.', '_' or '-' (100 at most) "
+                            "and not start with '.'", repo->name);
         for (j = 0; j < i; j++)
             if (strcmp(cfg->gitops.repos[j].name, repo->name) == 0)
                 return cfg_fail(ctx, tr_toml_get(item, "name"), key,

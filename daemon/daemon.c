@@ -28,6 +28,8 @@
 #include "http_client.h"
 #include "http_server.h"
 #include "kube_evidence.h"
+#include "repos.h"
+#include "source.h"
 #include "kube_lease.h"
 #include "kube_watcher.h"
 #include "log.h"
@@ -66,15 +68,14 @@ typedef struct daemon_state {
     tr_analysis *analysis;
     tr_chat *chat;
     tr_kube_evidence *evidence;
+    tr_repos *repos;      /* GitOps repositories ([gitops]) */
+    tr_source *source;    /* their part of the evidence; uses the watcher's client */
     tr_dispatch *dispatch;
     tr_actions actions;
     /* The fixer and what it borrows (fixer first to close, then the others). */
     tr_fixer *fixer;
     tr_forge *fix_forge;
-    tr_gitrepo *fix_repo;
     tr_llm *fix_llm;
-    char *fix_git_token;
-    int fix_git_inited;
     char *slack_secret;
     tr_tf_ingest tf_ingest;
     tr_tf_dir *tf_dir;
@@ -153,6 +154,45 @@ static void on_dispatch_closed(void *userdata)
     close_done(userdata);
 }
 
+static void on_repos_closed(void *userdata)
+{
+    close_done(userdata);
+}
+
+/* Clone/fetch the GitOps repositories; their readiness is "gitops/<name>". */
+static int start_gitops(daemon_state *d, tr_error *err)
+{
+    int rc = tr_repos_new(&d->repos, &d->loop, d->cfg, d->health, err);
+
+    if (rc == TR_OK)
+        rc = tr_repos_start(d->repos);
+    return rc == TR_OK || err->message[0] ? rc : tr_error_set(err, rc, "gitops: cannot start");
+}
+
+/* The source gatherer borrows the watcher's client: made again with each watcher. */
+static void stop_source(daemon_state *d)
+{
+    tr_source_free(d->source);
+    d->source = NULL;
+}
+
+static void wrap_source_provider(daemon_state *d, tr_evidence_provider *provider)
+{
+    tr_evidence_provider inner = *provider;
+    tr_error err = { 0 };
+
+    stop_source(d);
+    if (tr_repos_count(d->repos) == 0)
+        return;
+    if (tr_source_new(&d->source, &d->loop, d->repos,
+                      d->kube ? tr_kube_watcher_client(d->kube) : NULL, d->http, NULL,
+                      &err) != TR_OK) {
+        tr_log_warn("daemon", "no GitOps source evidence: %s", err.message);
+        return;
+    }
+    tr_source_provider(d->source, &inner, provider);
+}
+
 static void on_lease_stopped(void *userdata)
 {
     daemon_state *d = userdata;
@@ -166,55 +206,20 @@ static void on_lease_stopped(void *userdata)
 
 /* ------------------------------------------------------------ fixer */
 
-/*
- * The repository PRs go to: [gitops] url cloned into <state_dir>/git/default.
- * (The GitOps repository registry replaces this with its default repo.)
- */
-static int fixer_repo(daemon_state *d, tr_error *err)
-{
-    const tr_config_gitops *g = &d->cfg->gitops;
-    tr_gitrepo_spec spec = { 0 };
-    tr_buf dir = TR_BUF_INIT(4096);
-    tr_error token_err = { 0 };
-    int rc;
-
-    if ((rc = tr_gitrepo_global_init(err)) != TR_OK)
-        return rc;
-    d->fix_git_inited = 1;
-    if (g->token_env && *g->token_env &&
-        tr_config_secret_resolve(g->token_env, NULL, &d->fix_git_token, &token_err) != TR_OK)
-        tr_log_warn("daemon", "gitops.token_env: %s; pushing without a token",
-                    token_err.message);
-    rc = tr_buf_printf(&dir, "%s/git", d->cfg->daemon.state_dir);
-    if (rc == TR_OK)
-        rc = make_state_dir(tr_buf_cstr(&dir), err);
-    if (rc == TR_OK)
-        rc = tr_buf_puts(&dir, "/default");
-    spec.name = "default";
-    spec.url = g->url;
-    spec.branch = g->branch;
-    spec.username = g->username;
-    spec.token = d->fix_git_token;
-    spec.ssh_key_file = g->ssh_key_file;
-    spec.work_dir = tr_buf_cstr(&dir);
-    if (rc == TR_OK)
-        rc = tr_gitrepo_new(&d->fix_repo, &d->loop, &spec, err);
-    tr_buf_dispose(&dir);
-    return rc;
-}
-
 /* PRs for accepted patches when a forge and a GitOps repository are configured. */
 static int start_fixer(daemon_state *d, tr_error *err)
 {
     const tr_config *c = d->cfg;
+    const tr_config_strlist *paths;
+    tr_gitrepo *repo;
     tr_fixer_options o;
     tr_llm_options lo;
     int rc;
 
-    if (c->forge.kind == TR_CONFIG_FORGE_NONE || c->gitops.url == NULL || !*c->gitops.url)
+    /* [gitops] url, else the first [[gitops.repos]]: the repository PRs go to. */
+    repo = tr_repos_default(d->repos);
+    if (c->forge.kind == TR_CONFIG_FORGE_NONE || repo == NULL)
         return TR_OK;
-    if ((rc = fixer_repo(d, err)) != TR_OK)
-        return rc;
     if ((rc = tr_forge_create(&d->fix_forge, &c->forge, d->http, NULL, err)) != TR_OK)
         return rc;
     if (c->llm.provider != TR_CONFIG_LLM_NONE) {
@@ -228,15 +233,19 @@ static int start_fixer(daemon_state *d, tr_error *err)
     memset(&o, 0, sizeof(o));
     o.store = d->store;
     o.forge = d->fix_forge;
-    o.repo = d->fix_repo;
+    o.repo = repo;
     o.llm = d->fix_llm;
     o.metrics = d->metrics;
     o.dispatch = d->dispatch;
     o.policy = &c->fixer;
     o.author = c->gitops.author;
     o.public_url = c->daemon.public_url;
-    o.allowed_paths = (const char *const *)c->gitops.allowed_paths.items;
-    o.allowed_path_count = c->gitops.allowed_paths.count;
+    paths = &c->gitops.allowed_paths;
+    if ((c->gitops.url == NULL || !*c->gitops.url) && c->gitops.repo_count > 0 &&
+        c->gitops.repos[0].allowed_paths.count > 0)
+        paths = &c->gitops.repos[0].allowed_paths; /* the default is the first repo */
+    o.allowed_paths = (const char *const *)paths->items;
+    o.allowed_path_count = paths->count;
     o.terraform_validate = 1;
     if ((rc = tr_fixer_new(&d->fixer, &d->loop, &o, err)) != TR_OK)
         return rc;
@@ -247,7 +256,10 @@ static int start_fixer(daemon_state *d, tr_error *err)
     return TR_OK;
 }
 
-/* Jobs end at their next step (incidents stay `accepted` and resume after a restart). */
+/*
+ * Jobs end at their next step (incidents stay `accepted` and resume after a
+ * restart); their repository is the registry's and closes after this.
+ */
 static void stop_fixer(daemon_state *d)
 {
     tr_fixer_close(d->fixer, NULL, NULL);
@@ -257,8 +269,6 @@ static void stop_fixer(daemon_state *d)
     d->fix_forge = NULL;
     tr_llm_free(d->fix_llm);
     d->fix_llm = NULL;
-    tr_gitrepo_close(d->fix_repo, NULL, NULL);
-    d->fix_repo = NULL;
 }
 
 static void begin_stop(daemon_state *d, const char *why)
@@ -273,7 +283,8 @@ static void begin_stop(daemon_state *d, const char *why)
     d->analysis = NULL;
     tr_chat_close(d->chat); /* turns waiting for the LLM are answered 503 */
     d->chat = NULL;
-    stop_fixer(d);
+    stop_fixer(d); /* before the repositories close under its jobs */
+    stop_source(d);
     tr_kube_evidence_free(d->evidence);
     d->evidence = NULL;
     tr_kube_watcher_close(d->kube);
@@ -289,6 +300,11 @@ static void begin_stop(daemon_state *d, const char *why)
         d->closes_pending++;
         tr_dispatch_close(d->dispatch, on_dispatch_closed, d);
         d->dispatch = NULL;
+    }
+    if (d->repos) {
+        d->closes_pending++;
+        tr_repos_close(d->repos, on_repos_closed, d);
+        d->repos = NULL;
     }
     if (d->lease) {
         /* Released, so that a standby takes over now rather than after lease_duration. */
@@ -469,6 +485,7 @@ static int start_analysis(daemon_state *d, tr_error *err)
     memset(&options, 0, sizeof(options));
     if (d->evidence)
         tr_kube_evidence_provider(d->evidence, &options.evidence);
+    wrap_source_provider(d, &options.evidence);
     rc = tr_analysis_new_ex(&d->analysis, &d->loop, d->store, d->http, d->cfg, d->metrics,
                             &options, err);
 
@@ -599,6 +616,7 @@ static void stop_processing(daemon_state *d)
 {
     tr_analysis_close(d->analysis);
     d->analysis = NULL;
+    stop_source(d);
     tr_kube_evidence_free(d->evidence);
     d->evidence = NULL;
     tr_kube_watcher_close(d->kube);
@@ -607,18 +625,30 @@ static void stop_processing(daemon_state *d)
                         "standby: another replica holds the leader Lease");
 }
 
+static void show_election(daemon_state *d, tr_kube_lease *lease)
+{
+    char detail[512];
+    int leader = tr_kube_lease_is_leader(lease);
+
+    (void)tr_metric_set(d->leader_gauge, leader ? 1 : 0);
+    snprintf(detail, sizeof(detail), "%s; Lease %s/%s, holder %s", leader ? "leader" : "standby",
+             tr_kube_lease_namespace(lease), tr_kube_lease_name(lease),
+             *tr_kube_lease_holder(lease) ? tr_kube_lease_holder(lease) : "none");
+    (void)tr_health_set(d->health, "leader-election", TR_HEALTH_OK, detail);
+}
+
+static void on_lease_holder(tr_kube_lease *lease, const char *holder, void *userdata)
+{
+    (void)holder;
+    show_election(userdata, lease);
+}
+
 static void on_leader_change(tr_kube_lease *lease, int is_leader, void *userdata)
 {
     daemon_state *d = userdata;
     tr_error err = { 0 };
-    char detail[512];
 
-    (void)tr_metric_set(d->leader_gauge, is_leader ? 1 : 0);
-    snprintf(detail, sizeof(detail), "%s; Lease %s/%s, holder %s",
-             is_leader ? "leader" : "standby", tr_kube_lease_namespace(lease),
-             tr_kube_lease_name(lease),
-             *tr_kube_lease_holder(lease) ? tr_kube_lease_holder(lease) : "none");
-    (void)tr_health_set(d->health, "leader-election", TR_HEALTH_OK, detail);
+    show_election(d, lease);
     if (d->stopping)
         return;
     if (!is_leader) {
@@ -663,6 +693,7 @@ static int start_election(daemon_state *d, tr_error *err)
     options.renew_deadline_ms = k->renew_deadline_ms;
     options.retry_period_ms = k->retry_period_ms;
     options.on_change = on_leader_change;
+    options.on_holder = on_lease_holder;
     options.userdata = d;
     rc = tr_kube_lease_new(&d->lease, &d->loop, d->lease_client, d->http, &options, err);
     if (rc != TR_OK)
@@ -722,6 +753,8 @@ static int start(daemon_state *d, tr_error *err)
                               err)) != TR_OK)
         return rc;
     if ((rc = tr_actions_slack_secret(d->cfg, &d->slack_secret, err)) != TR_OK)
+        return rc;
+    if ((rc = start_gitops(d, err)) != TR_OK)
         return rc;
     if (d->cfg->kubernetes.enabled && d->cfg->kubernetes.leader_election) {
         /* Watcher and analysis start when this replica wins the Lease. */
@@ -807,9 +840,6 @@ int tr_daemon_run(const tr_config *cfg, const char *config_path)
     tr_secret_free(d.tf_hmac_key);
     tr_secret_free(d.slack_secret);
     tr_secret_free(d.tfc_token);
-    tr_secret_free(d.fix_git_token);
-    if (d.fix_git_inited)
-        tr_gitrepo_global_shutdown();
     if (d.exit_status == TR_EXIT_OK)
         tr_log_info("daemon", "stopped");
     return d.exit_status;

@@ -24,6 +24,18 @@
  * Secrets: the token is only handed to libgit2's credential callback; no
  * error or log text contains it (libgit2's own messages are scrubbed too),
  * and URLs in messages have their user-info part removed.
+ *
+ * What Debian 12's libgit2 1.5 (with libssh2 1.10) implies:
+ *  - ssh host keys are checked against ~/.ssh/known_hosts of the daemon's
+ *    user (HOME): add the forge's key there. Use ed25519 or ECDSA keys:
+ *    libssh2 1.10 signs RSA with SHA-1 only, which OpenSSH 8.8+ refuses.
+ *    libgit2 1.5 leaks ~300 bytes per ssh connection (its known-hosts
+ *    state); https does not leak.
+ *  - No connect timeout: an unreachable (blackholed) host holds a thread
+ *    pool thread until the kernel gives up (~2 min); closing waits for it.
+ *  - url.<base>.insteadOf from git config files is not applied (libgit2
+ *    leaks on every lookup of it); the configured URL is used as written.
+ *  - No proxy: http(s)_proxy is not used.
  */
 #ifndef TR_GITREPO_H
 #define TR_GITREPO_H
@@ -218,5 +230,7 @@ const tr_gitrepo_spec *tr_gitrepo_spec_get(const tr_gitrepo *repo);
  * NULL) runs. Keep running the loop until then. NULL is fine.
  */
 void tr_gitrepo_close(tr_gitrepo *repo, void (*closed_cb)(void *user_data), void *user_data);
+
+/* The daemon's set of repositories from [gitops] is fixers/repos.h. */
 
 #endif

@@ -502,7 +502,9 @@ static int job_start(tr_analysis *a, tr_store_incident *owned, const tr_store_in
     j->inc = inc;
     a->jobs++;
     a->in_flight[a->in_flight_count++] = inc->id;
-    if (a->opt.evidence.gather != NULL && inc->source && strcmp(inc->source, "kubernetes") == 0 &&
+    /* Terraform incidents gather too: their GitOps source (llm/source.h). */
+    if (a->opt.evidence.gather != NULL && inc->source &&
+        (strcmp(inc->source, "kubernetes") == 0 || strcmp(inc->source, "terraform") == 0) &&
         a->opt.evidence.gather(a->opt.evidence.userdata, inc, on_evidence, j,
                                &j->gather_handle) == TR_OK) {
         gathering_link(j);

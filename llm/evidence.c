@@ -149,13 +149,15 @@ static int fit_gathered(cJSON *root, int64_t budget)
     cJSON *gathered = cJSON_GetObjectItemCaseSensitive(root, "kubernetes");
     int rc = TR_OK;
 
-    if (gathered == NULL)
+    if (gathered == NULL && cJSON_GetObjectItemCaseSensitive(root, "source") == NULL)
         return TR_OK;
     for (size_t i = SECTION_COUNT; i > 0 && rc == TR_OK; i--) {
         const char *name = section_order[i - 1];
 
+        cJSON *parent = strcmp(name, "source") == 0 ? root : gathered;
+
         for (int round = 0; round < FIT_MAX_ROUNDS && rc == TR_OK; round++) {
-            cJSON *section = cJSON_GetObjectItemCaseSensitive(gathered, name);
+            cJSON *section = cJSON_GetObjectItemCaseSensitive(parent, name);
             int64_t total = printed_tokens(root, &rc), excess = total - budget;
 
             if (rc != TR_OK || excess <= 0)
@@ -163,12 +165,12 @@ static int fit_gathered(cJSON *root, int64_t budget)
             if (section == NULL)
                 break;
             if (printed_tokens(section, &rc) <= excess || !shrink_step(section, &rc)) {
-                cJSON_DeleteItemFromObjectCaseSensitive(gathered, name);
+                cJSON_DeleteItemFromObjectCaseSensitive(parent, name);
                 break;
             }
         }
         /* A section that outlasted its rounds goes whole. */
-        cJSON_DeleteItemFromObjectCaseSensitive(gathered, name);
+        cJSON_DeleteItemFromObjectCaseSensitive(parent, name);
     }
     return rc;
 }
@@ -275,7 +277,17 @@ int tr_evidence_bundle_ex(const tr_store_incident *inc, const char *gathered_jso
             rc = TR_ENOMEM;
             goto cleanup;
         }
-        cJSON_AddItemToObject(root, "kubernetes", gathered);
+        /* The GitOps source is its own part of the bundle, for every source of incident. */
+        if (cJSON_IsObject(gathered)) {
+            cJSON *source = cJSON_DetachItemFromObjectCaseSensitive(gathered, "source");
+
+            if (source)
+                cJSON_AddItemToObject(root, "source", source);
+        }
+        if (cJSON_IsObject(gathered) && gathered->child == NULL)
+            cJSON_Delete(gathered);
+        else
+            cJSON_AddItemToObject(root, "kubernetes", gathered);
     }
     /* Redact before fitting: a cut must never expose half a secret's shape. */
     /* One context per bundle; numbers already in the gathered part are kept. */

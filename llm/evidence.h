@@ -13,7 +13,9 @@
  * fitted before the facts are touched, lowest value first: a whole section
  * is shrunk and then dropped before the next one is cut (order in
  * TR_EVIDENCE_SECTIONS), so the last termination and the previous logs are
- * the last to go.
+ * the last to go. A "source" section (llm/source.h: the GitOps file, lines
+ * and history) is lifted to the top level of the bundle, for Terraform
+ * incidents too, and fitted in the same order.
  */
 #ifndef TR_LLM_EVIDENCE_H
 #define TR_LLM_EVIDENCE_H
@@ -31,7 +33,7 @@
  * from the end of this list.
  */
 #define TR_EVIDENCE_SECTIONS                                                                   \
-    "last_termination", "previous_logs", "events", "object", "pods", "node", "current_logs"
+    "last_termination", "source", "previous_logs", "events", "object", "pods", "node", "current_logs"
 /* Sections not in the list (e.g. "not_collected") are small and kept to the end. */
 
 /*

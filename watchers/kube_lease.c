@@ -96,6 +96,8 @@ static void set_holder(tr_kube_lease *l, const char *holder)
         tr_free(l->holder);
         l->holder = copy;
     }
+    if (l->opt.on_holder)
+        l->opt.on_holder(l, holder, l->opt.userdata);
 }
 
 static void set_leader(tr_kube_lease *l, int leader)

@@ -57,6 +57,8 @@ typedef struct tr_kube_lease_options {
      * close the elector.
      */
     void (*on_change)(tr_kube_lease *lease, int is_leader, void *userdata);
+    /* Optional: the holder read from the Lease changed (holder "" = free); for status. */
+    void (*on_holder)(tr_kube_lease *lease, const char *holder, void *userdata);
     void *userdata;
 } tr_kube_lease_options;
 

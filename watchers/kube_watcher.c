@@ -49,6 +49,7 @@ static const resource_spec specs[] = {
     { "helm.toolkit.fluxcd.io", { "v2", "v2beta2", "v2beta1" }, "helmreleases", NULL, 0, 1 },
 };
 #define DEFERRED_MAX 512
+#define DEFERRED_MAX_MS 10000
 #define SPEC_COUNT (sizeof(specs) / sizeof(specs[0]))
 
 typedef struct slot {
@@ -74,6 +75,10 @@ struct tr_kube_watcher {
     slot slots[SPEC_COUNT];
     uv_timer_t tick;
     int started_reflectors;
+    /* With Terraform Jobs: events and pods wait for the first Job list, so that a relisted
+     * failure of a Terraform Job is known as one before its Event is classified. */
+    int deferred_pending;
+    uint64_t deferred_since_ms;
     int closing;
     /* A burst of watch events is one store batch (one fsync); the incidents it opened are
      * announced once it is committed. */
@@ -88,6 +93,7 @@ struct tr_kube_watcher {
 };
 
 static void burst(tr_kube_watcher *w, int begin);
+static void start_deferred(tr_kube_watcher *w);
 static void note_ingest_error(tr_kube_watcher *w, const char *resource, const tr_error *err);
 
 static int64_t wall_ms(void)
@@ -194,6 +200,8 @@ static void on_sync_end(void *userdata)
         TR_OK)
         note_ingest_error(s->watcher, s->spec->resource, &err);
     burst(s->watcher, 0);
+    if (strcmp(s->spec->resource, "jobs") == 0)
+        start_deferred(s->watcher);
 }
 
 static void start_reflector(slot *s)
@@ -264,6 +272,24 @@ static void discover_next(slot *s)
 }
 
 /* The apiserver answered: start every reflector, once. */
+static int waits_for_jobs(const resource_spec *spec)
+{
+    return strcmp(spec->resource, "events") == 0 || strcmp(spec->resource, "pods") == 0;
+}
+
+/* After the first Job list, or DEFERRED_MAX_MS at most (Jobs forbidden, apiserver slow). */
+static void start_deferred(tr_kube_watcher *w)
+{
+    size_t i;
+
+    if (!w->deferred_pending || w->closing)
+        return;
+    w->deferred_pending = 0;
+    for (i = 0; i < SPEC_COUNT; i++)
+        if (waits_for_jobs(w->slots[i].spec))
+            start_reflector(&w->slots[i]);
+}
+
 static void on_client_state(tr_kube_client *client, int connected, void *userdata)
 {
     tr_kube_watcher *w = userdata;
@@ -273,10 +299,12 @@ static void on_client_state(tr_kube_client *client, int connected, void *userdat
     if (!connected || w->started_reflectors || w->closing)
         return;
     w->started_reflectors = 1;
+    w->deferred_pending = w->tf_jobs != NULL;
+    w->deferred_since_ms = uv_now(w->loop);
     for (i = 0; i < SPEC_COUNT; i++) {
         if (w->slots[i].spec->discover)
             discover_next(&w->slots[i]);
-        else
+        else if (!(w->deferred_pending && waits_for_jobs(w->slots[i].spec)))
             start_reflector(&w->slots[i]);
     }
 }
@@ -286,6 +314,8 @@ static void on_tick(uv_timer_t *timer)
     tr_kube_watcher *w = timer->data;
     tr_error err = { 0 };
 
+    if (w->deferred_pending && uv_now(w->loop) - w->deferred_since_ms >= DEFERRED_MAX_MS)
+        start_deferred(w);
     burst(w, 1);
     if (tr_kube_ingest_tick(w->ingest, wall_ms(), &err) != TR_OK)
         note_ingest_error(w, "resolution check", &err);

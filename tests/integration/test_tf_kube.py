@@ -198,7 +198,7 @@ def test_failed_terraform_job_is_a_terraform_incident_read_from_its_pod_log():
         again = [i for i in incidents(d) if i["namespace"] == "payments-prod"]
         assert len(again) == 1 and again[0]["id"] == inc["id"], again
         assert again[0].get("count") == count, (again[0], count)
-        assert len(REQUESTS) == before, REQUESTS[before:]
+        assert len(REQUESTS) == before, (REQUESTS[before:], incidents(d), d.stderr()[-4000:])
 
         # A later successful run of the same workspace resolves it.
         create_job(c, "tf-apply-2", {"triaged.io/workspace": "payments-prod"})

@@ -13,7 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "gitrepo.h"
+#include "health.h"
+#include "repos.h"
 
 #define USER "triaged"
 #define PASSWORD "s3cret-Tok3n"
@@ -95,6 +98,23 @@ static tr_gitrepo_spec http_spec(const char *name, char *url, size_t url_cap, ch
     spec.username = USER;
     spec.token = PASSWORD;
     spec.work_dir = dir;
+    return spec;
+}
+
+/* Clone server_dir/repos/NAME.git (url_prefix "" or "file://") into state/git/NAME. */
+static tr_gitrepo_spec local_clone(const char *name, const char *url_prefix, char *url,
+                                   size_t url_cap, char *dir, size_t dir_cap)
+{
+    tr_gitrepo_spec spec = { 0 };
+    tr_error err = { 0 };
+
+    snprintf(url, url_cap, "%s%s/repos/%s.git", url_prefix, server_dir, name);
+    snprintf(dir, dir_cap, "%s/state/git/%s", base_dir, name);
+    spec.name = name;
+    spec.url = url;
+    spec.work_dir = dir;
+    if (tr_gitrepo_sync_blocking(&spec, NULL, NULL, &err) != 0)
+        fail_msg("clone of %s: %s", url, err.message);
     return spec;
 }
 
@@ -346,7 +366,6 @@ static void test_ssh_clone_with_key_and_refused_key_is_auth_error(void **state)
 static void test_file_history_gives_last_three_commits_with_diffs(void **state)
 {
     char url[512], dir[512];
-    tr_gitrepo_spec spec = { 0 };
     tr_error err = { 0 };
     cJSON *history = NULL, *item;
     char *content;
@@ -357,12 +376,7 @@ static void test_file_history_gives_last_three_commits_with_diffs(void **state)
     upstream_commit("hist", "README", "unrelated\\n", "docs only");
     upstream_commit("hist", "apps/deploy.yaml", "replicas: 3\\n", "scale to 3");
     upstream_commit("hist", "apps/deploy.yaml", "replicas: 4\\n", "scale to 4");
-    snprintf(url, sizeof(url), "%s/repos/hist.git", server_dir);
-    snprintf(dir, sizeof(dir), "%s/state/git/hist", base_dir);
-    spec.name = "hist";
-    spec.url = url;
-    spec.work_dir = dir;
-    assert_int_equal(tr_gitrepo_sync_blocking(&spec, NULL, NULL, &err), 0);
+    (void)local_clone("hist", "", url, sizeof(url), dir, sizeof(dir));
 
     assert_int_equal(tr_gitrepo_file_history(dir, "apps/deploy.yaml", 3, 0, &history, &err), 0);
     assert_int_equal(cJSON_GetArraySize(history), 3);
@@ -405,6 +419,52 @@ static void test_file_history_gives_last_three_commits_with_diffs(void **state)
     assert_non_null(strstr(err.message, "apps/missing.yaml"));
     assert_int_equal(tr_gitrepo_read_file(dir, NULL, "../etc/passwd", 0, &content, &len, &err),
                      TR_EINVAL);
+}
+
+static void test_reading_and_new_survive_every_allocation_failure(void **state)
+{
+    char url[512], dir[512];
+    tr_gitrepo_spec spec = { 0 };
+    tr_error err = { 0 };
+    cJSON *history;
+    tr_gitrepo *repo;
+    uv_loop_t loop;
+    char *content;
+    size_t len;
+    long live, n;
+    int rc, all_ok = 0;
+
+    make_upstream("oom");
+    upstream_commit("oom", "apps/deploy.yaml", "replicas: 2\n", "two");
+    spec = local_clone("oom", "file://", url, sizeof(url), dir, sizeof(dir));
+    assert_int_equal(uv_loop_init(&loop), 0);
+    live = tr_alloc_live();
+    for (n = 1; n < 200; n++) {
+        history = NULL;
+        content = NULL;
+        tr_alloc_fail_after(n, 1);
+        rc = tr_gitrepo_file_history(dir, "apps/deploy.yaml", 3, 0, &history, &err);
+        assert_true(rc == 0 || rc == TR_ENOMEM || rc == TR_EIO);
+        all_ok = rc == 0 && cJSON_GetArraySize(history) == 2;
+        cJSON_Delete(history);
+        rc = tr_gitrepo_read_file(dir, NULL, "apps/deploy.yaml", 0, &content, &len, &err);
+        assert_true(rc == 0 || rc == TR_ENOMEM);
+        all_ok = all_ok && rc == 0;
+        tr_free(content);
+        repo = NULL;
+        rc = tr_gitrepo_new(&repo, &loop, &spec, &err);
+        assert_true(rc == 0 || rc == TR_ENOMEM);
+        all_ok = all_ok && rc == 0;
+        tr_alloc_fail_after(0, 0);
+        tr_gitrepo_close(repo, NULL, NULL);
+        assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        assert_int_equal(tr_alloc_live(), live);
+        if (all_ok)
+            break; /* every allocation of the three calls has failed once */
+    }
+    assert_true(all_ok);
+    print_message("allocation failures injected: %ld\n", n - 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /* ------------------------------------------------------------ commit and push */
@@ -502,6 +562,12 @@ static void test_non_fast_forward_push_and_broken_lease_are_conflicts(void **sta
     assert_non_null(strstr(err.message, first)); /* says where the remote really is */
     assert_int_equal(tr_gitrepo_push(&spec, "fix", first, &err), 0);
     sh("test \"$(git --git-dir=%s/repos/nonff.git rev-parse fix)\" = %s", server_dir, second);
+
+    /* Lease "": the branch must not exist yet. */
+    assert_int_equal(tr_gitrepo_commit_files(dir, "main", "fresh", &a, 1, "t <t@x>", "new",
+                                             NULL, &err), 0);
+    assert_int_equal(tr_gitrepo_push(&spec, "fresh", "", &err), 0);
+    assert_int_equal(tr_gitrepo_push(&spec, "fix", "", &err), TR_ECONFLICT);
 }
 
 /* ------------------------------------------------------------ on the loop */
@@ -626,6 +692,66 @@ static void test_async_failures_count_and_back_off(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void count_sync(tr_gitrepo *repo, int status, const tr_error *err, void *user_data)
+{
+    if (status == 0)
+        ++*(int *)user_data;
+    else
+        fprintf(stderr, "set sync failed: %s\n", err ? err->message : "?");
+}
+
+static void test_config_repos_open_every_repository_under_state_dir(void **state)
+{
+    char text[2048], url[256], path[700];
+    tr_config *cfg = NULL;
+    tr_repos *repos = NULL;
+    tr_health *health = NULL;
+    tr_error err = { 0 };
+    uv_loop_t loop;
+    int synced = 0, closed = 0;
+
+    (void)state;
+    require_server();
+    make_upstream("set-a");
+    make_upstream("set-b");
+    http_url(url, sizeof(url), "set-b");
+    snprintf(path, sizeof(path), "%s/daemon-state", base_dir);
+    sh("mkdir -p %s", path);
+    snprintf(text, sizeof(text),
+             "[daemon]\nstate_dir = \"%s\"\n"
+             "[gitops]\nurl = \"%s/repos/set-a.git\"\n"
+             "[[gitops.repos]]\nname = \"payments\"\nurl = \"%s\"\n"
+             "username = \"" USER "\"\ntoken_env = \"TEST_GITREPO_TOKEN\"\n",
+             path, server_dir, url);
+    assert_int_equal(tr_config_load_string(&cfg, text, strlen(text), "test.toml", &err), 0);
+    assert_int_equal(setenv("TEST_GITREPO_TOKEN", PASSWORD, 1), 0);
+    assert_int_equal(tr_health_new(&health), 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(tr_repos_new(&repos, &loop, cfg, health, &err), 0);
+    assert_int_equal(tr_repos_count(repos), 2);
+    assert_string_equal(tr_gitrepo_spec_get(tr_repos_default(repos))->name, "default");
+    assert_non_null(tr_repos_find_name(repos, "payments"));
+    assert_null(tr_repos_find_name(repos, "nope"));
+    assert_int_equal(tr_gitrepo_sync(tr_repos_at(repos, 0), count_sync, &synced), 0);
+    assert_int_equal(tr_gitrepo_sync(tr_repos_at(repos, 1), count_sync, &synced), 0);
+    while (synced < 2)
+        assert_int_equal(uv_run(&loop, UV_RUN_ONCE) >= 0, 1);
+    sh("test -f %s/git/default/apps/deploy.yaml && test -f %s/git/payments/README", path, path);
+    tr_repos_close(repos, on_closed, &closed);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(closed, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    tr_health_free(health);
+    unsetenv("TEST_GITREPO_TOKEN");
+    tr_config_free(cfg);
+
+    /* A name that would escape <state_dir>/git is refused when the config is read. */
+    snprintf(text, sizeof(text), "[[gitops.repos]]\nname = \"../x\"\nurl = \"%s\"\n", url);
+    assert_int_equal(tr_config_load_string(&cfg, text, strlen(text), "test.toml", &err),
+                     TR_ECONFIG);
+    assert_non_null(strstr(err.message, "../x"));
+}
+
 /* ------------------------------------------------------------ setup */
 
 /* Run a server script's start command; the port it prints, or -1. */
@@ -710,11 +836,13 @@ int main(void)
         cmocka_unit_test(test_force_pushed_upstream_moves_the_work_tree),
         cmocka_unit_test(test_corrupt_clone_is_cloned_again),
         cmocka_unit_test(test_file_history_gives_last_three_commits_with_diffs),
+        cmocka_unit_test(test_reading_and_new_survive_every_allocation_failure),
         cmocka_unit_test(test_commit_files_and_push_branch_keeps_exact_bytes),
         cmocka_unit_test(test_push_rejected_by_pre_receive_hook_carries_its_message),
         cmocka_unit_test(test_non_fast_forward_push_and_broken_lease_are_conflicts),
         cmocka_unit_test(test_async_sync_on_a_real_loop_coalesces_and_closes_cleanly),
         cmocka_unit_test(test_async_failures_count_and_back_off),
+        cmocka_unit_test(test_config_repos_open_every_repository_under_state_dir),
     };
     int failed;
 
