@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <git2.h>
 
 #include "alloc.h"
 #include "log.h"
@@ -159,6 +160,40 @@ static void open_pr(fixer_job *job)
 
 /* ------------------------------------------------------------ push */
 
+/*
+ * The remote branch holds another tree: replace it only when its head is a
+ * commit of ours (an older attempt, a patch revised since). A person's
+ * commits on triaged/<id> are never overwritten: TR_ECONFLICT saying whose.
+ */
+static int remote_head_is_ours(const char *dir, const char *commit_hex, const char *author,
+                               tr_error *err)
+{
+    git_repository *repo = NULL;
+    git_commit *commit = NULL;
+    const git_signature *sig;
+    git_oid oid;
+    char who[512];
+    int rc = TR_OK;
+
+    if (git_repository_open(&repo, dir) < 0 || git_oid_fromstr(&oid, commit_hex) < 0 ||
+        git_commit_lookup(&commit, repo, &oid) < 0) {
+        rc = tr_error_set(err, TR_EIO, "reading the remote branch's commit %.12s: %s",
+                          commit_hex, git_error_last() ? git_error_last()->message : "?");
+        goto cleanup;
+    }
+    sig = git_commit_author(commit);
+    snprintf(who, sizeof(who), "%s <%s>", sig && sig->name ? sig->name : "",
+             sig && sig->email ? sig->email : "");
+    if (strcmp(who, author) != 0)
+        rc = tr_error_set(err, TR_ECONFLICT, "the branch already exists on the remote with a "
+                          "commit by %s (%.12s): it is not overwritten; delete the branch or "
+                          "merge it by hand", who, commit_hex);
+cleanup:
+    git_commit_free(commit);
+    git_repository_free(repo);
+    return rc;
+}
+
 static int push_work(const tr_gitrepo_spec *spec, void *userdata)
 {
     fixer_job *job = userdata;
@@ -178,6 +213,11 @@ static int push_work(const tr_gitrepo_spec *spec, void *userdata)
     }
     if (rc != TR_OK && rc != TR_ENOTFOUND)
         return rc;
+    if (rc == TR_OK) {
+        rc = remote_head_is_ours(spec->work_dir, remote_commit, job->fixer->author, &job->err);
+        if (rc != TR_OK)
+            return rc;
+    }
     files = tr_calloc(res->file_count ? res->file_count : 1, sizeof(*files));
     if (files == NULL)
         return tr_error_set(&job->err, TR_ENOMEM, "out of memory");

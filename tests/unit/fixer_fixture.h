@@ -258,14 +258,35 @@ FX_FN void fx_stop(fx *f)
     tr_config_free(f->cfg);
 }
 
+/* A new latest analysis of incident id carrying patch; to: a state change with it, or 0. */
+FX_FN void put_analysis(fx *f, int64_t id, double confidence, const char *severity,
+                        const char *patch, int to)
+{
+    tr_store_analysis an = {0};
+    tr_store_transition t = {0};
+    tr_error err = {0};
+
+    an.incident_id = id;
+    an.summary = "web runs out of memory under load";
+    an.root_cause = "the memory limit 128Mi is below the 310Mi peak";
+    an.severity = severity;
+    an.confidence = confidence;
+    an.evidence_json = "[\"Last State: Terminated, Reason: OOMKilled\"]";
+    an.remediation_json = "[\"raise the limit\"]";
+    an.patch = patch;
+    an.provider = "openai";
+    an.model = "tiny";
+    t.to = to;
+    assert_int_equal(tr_store_analysis_put(f->store, &an, to ? &t : NULL, f->now, NULL, &err),
+                     0);
+}
+
 /* A kubernetes incident, analysed, whose analysis carries patch. */
 FX_FN int64_t make_incident_sev(fx *f, const char *fp, const char *ns, double confidence,
                                  const char *severity, const char *patch)
 {
     tr_store_observation obs = {0};
     tr_store_obs_result res = {0};
-    tr_store_analysis an = {0};
-    tr_store_transition t = {0};
     tr_error err = {0};
 
     obs.fingerprint = fp;
@@ -279,18 +300,7 @@ FX_FN int64_t make_incident_sev(fx *f, const char *fp, const char *ns, double co
     obs.message = "container web was OOMKilled";
     obs.observed_ms = f->now;
     assert_int_equal(tr_store_observe(f->store, &obs, 60000, f->now, &res, &err), 0);
-    an.incident_id = res.incident_id;
-    an.summary = "web runs out of memory under load";
-    an.root_cause = "the memory limit 128Mi is below the 310Mi peak";
-    an.severity = severity;
-    an.confidence = confidence;
-    an.evidence_json = "[\"Last State: Terminated, Reason: OOMKilled\"]";
-    an.remediation_json = "[\"raise the limit\"]";
-    an.patch = patch;
-    an.provider = "openai";
-    an.model = "tiny";
-    t.to = TR_INCIDENT_ANALYZED;
-    assert_int_equal(tr_store_analysis_put(f->store, &an, &t, f->now, NULL, &err), 0);
+    put_analysis(f, res.incident_id, confidence, severity, patch, TR_INCIDENT_ANALYZED);
     return res.incident_id;
 }
 

@@ -256,6 +256,74 @@ static void test_hostile_patches_are_refused_and_nothing_is_pushed(void **state)
     fx_stop(&f);
 }
 
+static void test_branch_rewritten_by_someone_else_is_not_overwritten(void **state)
+{
+    fx f;
+    char before[128], after[128];
+    int64_t id;
+
+    (void)state;
+    fx_start(&f, "nonff", "", 0);
+    id = make_incident(&f, "fp-nonff", "shop", 0.9, GOOD_PATCH);
+    /* A person already pushed their own commit to the branch. */
+    sh("cd %s/seed-nonff && printf 'note\\n' > NOTE && git add NOTE && " GIT "commit -qm mine && "
+       "git push -q origin HEAD:refs/heads/triaged/%lld", base_dir, (long long)id);
+    server_rev(&f, "triaged/1", before, sizeof(before));
+    accept_incident(&f, id);
+    wait_state(&f, id, TR_INCIDENT_FAILED);
+    assert_error_has(&f, id, "push of branch triaged/1");
+    assert_error_has(&f, id, "with a commit by Dev <dev@example.com>");
+    server_rev(&f, "triaged/1", after, sizeof(after));
+    assert_string_equal(after, before);
+    assert_int_equal(f.forge_srv.request_count, 0);
+    fx_stop(&f);
+}
+
+static void test_forge_refusing_the_token_fails_the_incident_with_its_answer(void **state)
+{
+    fx f;
+    int64_t id;
+
+    (void)state;
+    fx_start(&f, "badtoken", "", 0);
+    id = make_incident(&f, "fp-badtoken", "shop", 0.9, GOOD_PATCH);
+    fake_add(&f.forge_srv, fake_http(401, NULL, "{\"message\":\"Bad credentials\","
+                                                "\"documentation_url\":\"https://docs.github.com"
+                                                "/rest\"}"));
+    accept_incident(&f, id);
+    wait_state(&f, id, TR_INCIDENT_FAILED);
+    assert_error_has(&f, id, "the forge refused the pull request: ");
+    assert_error_has(&f, id, "401");
+    fx_stop(&f);
+}
+
+static void test_revised_patch_replaces_our_own_earlier_push(void **state)
+{
+    fx f;
+    char out[4096], count[32];
+    int64_t id;
+
+    (void)state;
+    fx_start(&f, "revised", "", 0);
+    id = make_incident(&f, "fp-revised", "shop", 0.9, GOOD_PATCH);
+    fake_add(&f.forge_srv, fake_http(503, NULL, "{\"message\":\"Service Unavailable\"}"));
+    add_created(&f);
+    accept_incident(&f, id);
+    wait_state(&f, id, TR_INCIDENT_ACCEPTED); /* pushed, PR not opened */
+    /* A chat turn revises the patch meanwhile: it becomes the latest analysis. */
+    put_analysis(&f, id, 0.9, "error", "--- a/apps/web.yaml\n+++ b/apps/web.yaml\n@@ -15 +15 @@\n"
+                 "-            memory: 128Mi\n+            memory: 1Gi\n", 0);
+
+    fx_restart_fixer(&f);
+    wait_state(&f, id, TR_INCIDENT_PR_OPEN);
+    server_file(&f, "triaged/1", "apps/web.yaml", out, sizeof(out));
+    assert_string_equal(out, WEB_HEAD "            memory: 1Gi\n");
+    sh_out(count, sizeof(count), "git --git-dir=%s/repos/revised.git rev-list --count "
+           "main..triaged/1", server_dir);
+    assert_string_equal(count, "1\n"); /* replaced, not stacked */
+    fx_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +334,9 @@ int main(void)
         cmocka_unit_test(test_refused_patch_is_repaired_once_by_the_model_then_opened),
         cmocka_unit_test(test_patch_still_refused_after_the_repair_fails_with_the_reason),
         cmocka_unit_test(test_hostile_patches_are_refused_and_nothing_is_pushed),
+        cmocka_unit_test(test_branch_rewritten_by_someone_else_is_not_overwritten),
+        cmocka_unit_test(test_revised_patch_replaces_our_own_earlier_push),
+        cmocka_unit_test(test_forge_refusing_the_token_fails_the_incident_with_its_answer),
     };
     int failed;
 
