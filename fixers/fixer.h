@@ -11,7 +11,9 @@
  *            the LLM once (tr_patch_repair_prompt) and checked again.
  *   push     (thread pool) one commit on `triaged/<incident id>` from the
  *            head, pushed with a lease. A branch already on the remote with
- *            the same tree (a crash after the push) is not pushed again.
+ *            the same tree (a crash after the push) is not pushed again; one
+ *            whose head is our own older commit is replaced; one whose head
+ *            is anybody else's commit is never overwritten (an error).
  *   open     the forge opens the PR (an existing one for the branch is
  *            reused); the PR row and accepted → pr_open (+ pr.opened) are one
  *            store transaction.
