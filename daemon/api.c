@@ -247,6 +247,32 @@ static void add_prompt(cJSON *root, tr_store *store, int64_t incident_id)
     tr_store_analysis_free(a);
 }
 
+/* The incident's newest fix PR (the fixer's), or null. */
+static void add_pull_request(cJSON *root, tr_store *store, int64_t id)
+{
+    tr_store_pr *pr = NULL;
+    tr_error err = { 0 };
+    cJSON *obj;
+    int rc = tr_store_pr_latest(store, id, &pr, &err);
+
+    if (rc != TR_OK) {
+        if (rc != TR_ENOTFOUND)
+            tr_log_warn("api", "incident %lld: reading its PR: %s", (long long)id, err.message);
+        cJSON_AddNullToObject(root, "pull_request");
+        return;
+    }
+    obj = cJSON_AddObjectToObject(root, "pull_request");
+    if (obj != NULL) {
+        add_string(obj, "url", pr->url);
+        cJSON_AddNumberToObject(obj, "number", (double)pr->number);
+        add_string(obj, "forge", pr->forge);
+        add_string(obj, "branch", pr->branch);
+        add_string(obj, "head_commit", pr->head_commit);
+        add_string(obj, "state", pr->state);
+    }
+    tr_store_pr_free(pr);
+}
+
 static void on_incident(tr_http_req *req, void *userdata)
 {
     tr_api *api = userdata;
@@ -279,6 +305,7 @@ static void on_incident(tr_http_req *req, void *userdata)
         cJSON_AddItemToObject(root, "analysis", analysis);
     else
         cJSON_AddNullToObject(root, "analysis");
+    add_pull_request(root, api->store, id);
     if (tr_http_req_query(req, "prompt"))
         add_prompt(root, api->store, id);
     tr_store_incident_free(inc);

@@ -195,6 +195,9 @@ typedef struct tr_config_fixer {
     bool auto_pr;
     double min_confidence;
     int64_t max_patch_lines;
+    uint64_t poll_interval_ms;     /* how often open PRs are polled */
+    tr_config_strlist namespaces;  /* auto_pr only here; empty = all */
+    unsigned severities;           /* bits 1 << tr_config_severity auto_pr takes; never 0 */
 } tr_config_fixer;
 
 typedef struct tr_config_notify {

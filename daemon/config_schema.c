@@ -166,6 +166,10 @@ static const cfg_field fixer_fields[] = {
     {B("auto_pr", auto_pr, 0)},
     {R("min_confidence", min_confidence, 0, 1, 0.7)},
     {I("max_patch_lines", max_patch_lines, 1, 100000, 200)},
+    {D("poll_interval", poll_interval_ms, SECOND_MS, "60s")},
+    {L("namespaces", namespaces, NULL)},
+    {.key = "severities", .kind = CFG_FLAGS, .offset = offsetof(ST, severities),
+     .names = severity_names, .def_num = 0xF},
 };
 #undef ST
 

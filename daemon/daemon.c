@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "dispatch.h"
+#include "fixer.h"
 #include "health.h"
 #include "http_client.h"
 #include "http_server.h"
@@ -71,6 +72,10 @@ typedef struct daemon_state {
     tr_source *source;    /* their part of the evidence; uses the watcher's client */
     tr_dispatch *dispatch;
     tr_actions actions;
+    /* The fixer and what it borrows (fixer first to close, then the others). */
+    tr_fixer *fixer;
+    tr_forge *fix_forge;
+    tr_llm *fix_llm;
     char *slack_secret;
     tr_tf_ingest tf_ingest;
     tr_tf_dir *tf_dir;
@@ -199,6 +204,73 @@ static void on_lease_stopped(void *userdata)
     close_done(d);
 }
 
+/* ------------------------------------------------------------ fixer */
+
+/* PRs for accepted patches when a forge and a GitOps repository are configured. */
+static int start_fixer(daemon_state *d, tr_error *err)
+{
+    const tr_config *c = d->cfg;
+    const tr_config_strlist *paths;
+    tr_gitrepo *repo;
+    tr_fixer_options o;
+    tr_llm_options lo;
+    int rc;
+
+    /* [gitops] url, else the first [[gitops.repos]]: the repository PRs go to. */
+    repo = tr_repos_default(d->repos);
+    if (c->forge.kind == TR_CONFIG_FORGE_NONE || repo == NULL)
+        return TR_OK;
+    if ((rc = tr_forge_create(&d->fix_forge, &c->forge, d->http, NULL, err)) != TR_OK)
+        return rc;
+    if (c->llm.provider != TR_CONFIG_LLM_NONE) {
+        memset(&lo, 0, sizeof(lo));
+        lo.config = &c->llm;
+        lo.store = d->store;
+        lo.metrics = d->metrics;
+        if ((rc = tr_llm_new(&d->fix_llm, &d->loop, d->http, &lo, err)) != TR_OK)
+            return rc;
+    }
+    memset(&o, 0, sizeof(o));
+    o.store = d->store;
+    o.forge = d->fix_forge;
+    o.repo = repo;
+    o.llm = d->fix_llm;
+    o.metrics = d->metrics;
+    o.dispatch = d->dispatch;
+    o.policy = &c->fixer;
+    o.author = c->gitops.author;
+    o.public_url = c->daemon.public_url;
+    paths = &c->gitops.allowed_paths;
+    if ((c->gitops.url == NULL || !*c->gitops.url) && c->gitops.repo_count > 0 &&
+        c->gitops.repos[0].allowed_paths.count > 0)
+        paths = &c->gitops.repos[0].allowed_paths; /* the default is the first repo */
+    o.allowed_paths = (const char *const *)paths->items;
+    o.allowed_path_count = paths->count;
+    o.terraform_validate = 1;
+    if ((rc = tr_fixer_new(&d->fixer, &d->loop, &o, err)) != TR_OK)
+        return rc;
+    d->actions.on_decision = tr_fixer_on_decision;
+    d->actions.userdata = d->fixer;
+    tr_log_info("daemon", "fixer: accepted patches become %s pull requests on %s",
+                tr_forge_kind(d->fix_forge), c->forge.repo);
+    return TR_OK;
+}
+
+/*
+ * Jobs end at their next step (incidents stay `accepted` and resume after a
+ * restart); their repository is the registry's and closes after this.
+ */
+static void stop_fixer(daemon_state *d)
+{
+    tr_fixer_close(d->fixer, NULL, NULL);
+    d->fixer = NULL;
+    d->actions.on_decision = NULL;
+    tr_forge_free(d->fix_forge);
+    d->fix_forge = NULL;
+    tr_llm_free(d->fix_llm);
+    d->fix_llm = NULL;
+}
+
 static void begin_stop(daemon_state *d, const char *why)
 {
     if (d->stopping)
@@ -211,6 +283,7 @@ static void begin_stop(daemon_state *d, const char *why)
     d->analysis = NULL;
     tr_chat_close(d->chat); /* turns waiting for the LLM are answered 503 */
     d->chat = NULL;
+    stop_fixer(d); /* before the repositories close under its jobs */
     stop_source(d);
     tr_kube_evidence_free(d->evidence);
     d->evidence = NULL;
@@ -697,6 +770,8 @@ static int start(daemon_state *d, tr_error *err)
     if ((rc = start_chat(d, err)) != TR_OK)
         return rc;
     if ((rc = prepare_terraform(d, err)) != TR_OK)
+        return rc;
+    if ((rc = start_fixer(d, err)) != TR_OK)
         return rc;
     if ((rc = start_server(d, err)) != TR_OK)
         return rc;

@@ -33,6 +33,29 @@ static int64_t now_ms(const tr_actions *ctx)
     return ctx->now_ms ? ctx->now_ms(ctx->clock_userdata) : tr_notify_now_ms();
 }
 
+/*
+ * An analysis with a patch is a proposal even before the fixer's scan marked
+ * it so (the Slack button shows on analysed incidents): move it to
+ * patch_proposed first. TR_ENOTFOUND when there is no patch to accept.
+ */
+static int propose_first(tr_actions *ctx, int64_t id, int state, tr_error *err)
+{
+    tr_store_analysis *a = NULL;
+    tr_store_transition t;
+    int has_patch, rc = tr_store_analysis_latest(ctx->store, id, &a, err);
+
+    if (rc != TR_OK)
+        return rc;
+    has_patch = a->patch != NULL && *a->patch != '\0';
+    tr_store_analysis_free(a);
+    if (!has_patch)
+        return TR_ENOTFOUND;
+    memset(&t, 0, sizeof(t));
+    t.expect_from = state;
+    t.to = TR_INCIDENT_PATCH_PROPOSED;
+    return tr_store_incident_transition(ctx->store, id, &t, now_ms(ctx), err);
+}
+
 int tr_actions_decide(tr_actions *ctx, int64_t id, int accept, const char *actor,
                       const char *reason, tr_error *err)
 {
@@ -48,6 +71,13 @@ int tr_actions_decide(tr_actions *ctx, int64_t id, int accept, const char *actor
         return rc;
     state = inc->state;
     tr_store_incident_free(inc);
+    if (accept && (state == TR_INCIDENT_ANALYZED || state == TR_INCIDENT_NOTIFIED)) {
+        rc = propose_first(ctx, id, state, err);
+        if (rc == TR_OK)
+            state = TR_INCIDENT_PATCH_PROPOSED;
+        else if (rc != TR_ENOTFOUND)
+            return rc;
+    }
     if (accept && state != TR_INCIDENT_PATCH_PROPOSED)
         return tr_error_set(err, TR_ECONFLICT,
                             "incident %lld is %s: only a proposed patch can be accepted "

@@ -5,8 +5,10 @@
  * (POST /hooks/slack/actions, signature-checked).
  *
  * Every decision is one store transaction: the decision row (with who made
- * it), the state change (accept: patch_proposed → accepted; reject: any
- * active state → rejected) and the outbox message announcing it
+ * it), the state change (accept: patch_proposed → accepted, where an
+ * `analyzed` or `notified` incident whose latest analysis carries a patch is
+ * first marked patch_proposed; reject: any active state → rejected) and the
+ * outbox message announcing it
  * (incident.accepted / incident.rejected). Opening the PR is the fixer's
  * job: an accepted incident stays `accepted` until the fixer picks it up,
  * and the replies say so.

@@ -516,6 +516,38 @@ static void test_api_accept_of_a_proposed_patch(void **state)
     teardown(&fx);
 }
 
+static void test_api_accept_of_an_analysis_with_a_patch_proposes_then_accepts(void **state)
+{
+    fixture fx;
+    tr_store_analysis a;
+    tr_store_decision *d = NULL;
+    tr_error err;
+    char path[64];
+    int64_t id;
+
+    (void)state;
+    setup(&fx, NULL);
+    id = incident_in(&fx, TR_INCIDENT_ANALYZED);
+    memset(&a, 0, sizeof(a));
+    a.incident_id = id;
+    a.summary = "sum";
+    a.root_cause = "cause";
+    a.severity = "high";
+    a.confidence = 0.8;
+    a.evidence_json = "[]";
+    a.remediation_json = "[]";
+    a.patch = "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n";
+    assert_int_equal(tr_store_analysis_put(fx.store, &a, NULL, 5000, NULL, &err), 0);
+    snprintf(path, sizeof(path), "/v1/incidents/%lld/accept", (long long)id);
+    assert_int_equal(post(&fx, path, NULL, NULL), 200);
+    assert_int_equal(state_of(&fx, id), TR_INCIDENT_ACCEPTED);
+    assert_int_equal(tr_store_decision_latest(fx.store, id, &d, &err), 0);
+    assert_int_equal(d->accept, 1);
+    assert_string_equal(d->actor, "api");
+    tr_store_decision_free(d);
+    teardown(&fx);
+}
+
 static void test_analysis_json_for_the_api(void **state)
 {
     fixture fx;
@@ -558,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_slack_explain_asks_for_a_deeper_answer_in_the_thread),
         cmocka_unit_test(test_api_accept_reject_states_and_errors),
         cmocka_unit_test(test_api_accept_of_a_proposed_patch),
+        cmocka_unit_test(test_api_accept_of_an_analysis_with_a_patch_proposes_then_accepts),
         cmocka_unit_test(test_analysis_json_for_the_api),
     };
 

@@ -1,0 +1,189 @@
+"""The fixer through the real daemon: a Terraform run is posted, the (fake)
+OpenAI-compatible model proposes a patch, `triaged accept ID` accepts it, and
+the daemon pushes one branch to a real git server (lighttpd +
+git-http-backend, basic auth) and opens one PR on a fake GitHub that speaks
+the recorded reply bodies; the PR is then followed to merged."""
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import http.server
+import shutil
+
+from harness import Daemon, SHARED, ROOT, SkipTest, free_port, run_cli
+from test_terraform import failing_log
+
+GIT = ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com",
+       "-c", "init.defaultBranch=main"]
+SECRET_LINE = '    vault-token: "hvs.KEEP-this-SECRET-exactly"   \n'
+WEB = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations:\n"
+       + SECRET_LINE + "spec:\n  replicas: 0\n")
+PATCH = ("```diff\n--- a/apps/web.yaml\n+++ b/apps/web.yaml\n@@ -6,2 +6,2 @@\n spec:\n"
+         "-  replicas: 0\n+  replicas: 2\n```\n")
+PR_BODY = os.path.join(SHARED, "fixtures", "github", "pygithub-Repository.testCreatePull.201.txt")
+
+
+def fake_llm(port):
+    reply = {"summary": "web has no replicas", "root_cause": "replicas is 0 in apps/web.yaml",
+             "severity": "error", "confidence": 0.9, "evidence": ["replicas: 0"],
+             "remediation": ["set replicas to 2"], "patch": PATCH}
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = json.dumps({"id": "x", "object": "chat.completion", "model": "fake",
+                               "choices": [{"index": 0, "finish_reason": "stop",
+                                            "message": {"role": "assistant",
+                                                        "content": json.dumps(reply)}}],
+                               "usage": {"prompt_tokens": 10, "completion_tokens": 5,
+                                         "total_tokens": 15}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+    return http.server.HTTPServer(("127.0.0.1", port), H)
+
+
+class FakeGitHub:
+    """POST pulls → the recorded 201; labels → 200; GET pull → open, then merged."""
+
+    def __init__(self):
+        with open(PR_BODY) as f:
+            self.pr = json.loads(f.read().rstrip("\n").split("\n")[-1])
+        self.requests = []
+        self.merged = False
+        fake = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def reply(self, status, obj):
+                body = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                fake.requests.append(("POST", self.path, json.loads(data or b"{}")))
+                if self.path.endswith("/pulls"):
+                    self.reply(201, fake.pr)
+                else:
+                    self.reply(200, [{"name": "triaged"}])
+
+            def do_GET(self):
+                fake.requests.append(("GET", self.path, None))
+                pr = dict(fake.pr)
+                if fake.merged:
+                    pr.update(state="closed", merged=True, merged_at="2026-11-25T10:00:00Z")
+                self.reply(200, pr)
+
+            def log_message(self, *a):
+                pass
+        self.port = free_port()
+        self.server = http.server.HTTPServer(("127.0.0.1", self.port), H)
+
+
+def serve(server):
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    return server
+
+
+def wait_state(d, incident_id, states, timeout=60):
+    deadline = time.time() + timeout
+    shown = None
+    while time.time() < deadline:
+        shown = json.loads(d.request("GET", "/v1/incidents/%d" % incident_id)[2])
+        if shown["incident"]["state"] in states:
+            return shown
+        time.sleep(0.3)
+    raise AssertionError("incident %d never reached %s: %s\n%s"
+                         % (incident_id, states, shown, d.stderr()))
+
+
+def test_accepted_patch_becomes_one_pr_followed_to_merged():
+    if shutil.which("lighttpd") is None:
+        raise SkipTest("lighttpd is not installed")
+    work = tempfile.mkdtemp(prefix="triaged-it-git-")
+    server_dir = os.path.join(work, "server")
+    os.makedirs(server_dir)
+    env = dict(os.environ, GIT_HTTP_USER="triaged", GIT_HTTP_PASSWORD="it-git-s3cret")
+    tool = os.path.join(ROOT, "tests", "tools", "git-http-server")
+    git_port = int(subprocess.run([tool, "start", server_dir], env=env, check=True,
+                                  capture_output=True, text=True).stdout.strip())
+    bare = os.path.join(server_dir, "repos", "deploy.git")
+    seed = os.path.join(work, "seed")
+    subprocess.run(GIT + ["init", "-q", "--bare", bare], check=True)
+    subprocess.run(GIT + ["init", "-q", seed], check=True)
+    os.makedirs(os.path.join(seed, "apps"))
+    with open(os.path.join(seed, "apps", "web.yaml"), "w") as f:
+        f.write(WEB)
+    subprocess.run("git add -A && %s commit -qm initial && git push -q %s HEAD:refs/heads/main"
+                   % (" ".join(GIT), bare), shell=True, cwd=seed, check=True)
+
+    llm = serve(fake_llm(free_port()))
+    gh = FakeGitHub()
+    serve(gh.server)
+    d = Daemon(config_text=(
+        '[daemon]\nstate_dir = "@DIR@/var"\nlisten = "127.0.0.1:@PORT@"\n'
+        'public_url = "https://triaged.example"\n'
+        '[llm]\nprovider = "openai"\nbase_url = "http://127.0.0.1:%d/v1"\nmodel = "fake"\n'
+        'api_key_env = ""\n'
+        '[gitops]\nurl = "http://127.0.0.1:%d/git/deploy.git"\ntoken_env = "TR_IT_GIT"\n'
+        'username = "triaged"\nauthor = "Fixer Bot <fixer@example.com>"\n'
+        '[forge]\nkind = "github"\napi_url = "http://127.0.0.1:%d"\nrepo = "acme/deploy"\n'
+        'token_env = "TR_IT_FORGE"\n[fixer]\npoll_interval = "1s"\n'
+        % (llm.server_address[1], git_port, gh.port)),
+        env={"TR_IT_GIT": "it-git-s3cret", "TR_IT_FORGE": "ghp-it-forge-token"})
+    try:
+        d.start()
+        log, _ = failing_log("validation")
+        status, _, body = d.request("POST", "/v1/terraform/runs?workspace=fix&operation=apply",
+                                    body=log)
+        assert status == 202, body
+        incident_id = json.loads(body)["incident_id"]
+        wait_state(d, incident_id, ("analyzed", "patch_proposed"))
+        res = run_cli("accept", str(incident_id), "-c", d.config, env=d.env)
+        assert res.returncode == 0, (res.stdout, res.stderr)
+        shown = wait_state(d, incident_id, ("pr_open", "pr_merged", "failed"))
+        assert shown["incident"]["state"] in ("pr_open", "pr_merged"), shown
+
+        branch = "triaged/%d" % incident_id
+        content = subprocess.run(["git", "--git-dir", bare, "show", branch + ":apps/web.yaml"],
+                                 check=True, capture_output=True, text=True).stdout
+        assert content == WEB.replace("replicas: 0", "replicas: 2"), content
+        count = subprocess.run(["git", "--git-dir", bare, "rev-list", "--count",
+                                "main.." + branch], check=True, capture_output=True,
+                               text=True).stdout.strip()
+        assert count == "1", count
+        posts = [r for r in gh.requests if r[0] == "POST" and r[1].endswith("/pulls")]
+        assert len(posts) == 1, gh.requests
+        assert posts[0][1] == "/repos/acme/deploy/pulls", posts
+        assert posts[0][2]["head"] == branch and posts[0][2]["base"] == "main", posts
+        assert "https://triaged.example/v1/incidents/%d" % incident_id in posts[0][2]["body"]
+
+        pr = wait_state(d, incident_id, ("pr_open", "pr_merged"))["pull_request"]
+        assert pr["url"] == "https://github.com/PyGithub/PyGithub/pull/31", pr
+        assert pr["branch"] == branch and pr["forge"] == "github", pr
+
+        gh.merged = True
+        shown = wait_state(d, incident_id, ("pr_merged",))
+        assert shown["pull_request"]["state"] == "merged", shown
+        status, _, metrics = d.request("GET", "/metrics")
+        assert b"triaged_fixer_prs_opened_total 1" in metrics, metrics
+        assert b"triaged_fixer_prs_merged_total 1" in metrics, metrics
+        assert b"it-git-s3cret" not in metrics and "it-git-s3cret" not in d.stderr()
+        assert d.stop()[0] == 0
+    finally:
+        d.cleanup()
+        llm.shutdown()
+        gh.server.shutdown()
+        subprocess.run([tool, "stop", server_dir], env=env)
+        shutil.rmtree(work, ignore_errors=True)
