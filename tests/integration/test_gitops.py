@@ -70,7 +70,7 @@ class GitServer:
               "  name: web-creds\ndata:\n  token: Z2hwX1o5eThYN3c2VjV1NFQzczJSMXEw\n")
         write(seed, "base/kustomization.yaml", "resources:\n- app.yaml\n- secret.yaml\n")
         write(seed, "overlays/prod/kustomization.yaml",
-              "namePrefix: prod-\nnamespace: shop\nresources:\n- ../../base\n")
+              "namePrefix: prod-\nnamespace: gitops-shop\nresources:\n- ../../base\n")
         write(seed, "infra/main.tf", 'module "db" {\n  source = "./modules/db"\n'
               '  instance_size = "db.t3.nano"\n}\n')
         write(seed, "infra/modules/db/main.tf", DB_TF.replace(
@@ -179,7 +179,7 @@ def test_argo_tracked_deployment_prompt_has_its_overlay_manifest_and_history():
 
     c = cluster()
     ensure_node(c)
-    c.ensure_namespace("shop")
+    c.ensure_namespace("gitops-shop")
     c.ensure_namespace("argocd")
     install_gitops_crds(c)
     git = GitServer()
@@ -194,19 +194,19 @@ def test_argo_tracked_deployment_prompt_has_its_overlay_manifest_and_history():
                           "repoURL": git.url, "path": "overlays/prod",
                           "targetRevision": "main"}},
                       {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}})
-        c.api("POST", "/apis/apps/v1/namespaces/shop/deployments", {
+        c.api("POST", "/apis/apps/v1/namespaces/gitops-shop/deployments", {
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "prod-web", "labels": {"app.kubernetes.io/instance": "web-prod"},
                          "annotations": {"argocd.argoproj.io/tracking-id":
-                                         "web-prod:apps/Deployment:shop/prod-web"}},
+                                         "web-prod:apps/Deployment:gitops-shop/prod-web"}},
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "prod-web"}},
                      "template": {"metadata": {"labels": {"app": "prod-web"}},
                                   "spec": {"containers": [{
                                       "name": "web", "image": "nginx:1.25",
                                       "resources": {"limits": {"memory": "64Mi"}}}]}}}})
         d.start()
-        for pod in pods_of(c, "shop", "prod-web", 1):
-            play_kubelet_oom_crashloop(c, "shop", pod)
+        for pod in pods_of(c, "gitops-shop", "prod-web", 1):
+            play_kubelet_oom_crashloop(c, "gitops-shop", pod)
 
         def incident():
             status, _, body = d.request("GET", "/v1/incidents?limit=50")
@@ -229,4 +229,8 @@ def test_argo_tracked_deployment_prompt_has_its_overlay_manifest_and_history():
         d.cleanup()
         llm.close()
         git.close()
+        try:
+            c.api("DELETE", "/apis/apps/v1/namespaces/gitops-shop/deployments/prod-web")
+        except Exception:  # noqa: BLE001 - best effort, the namespace is this test's own
+            pass
         remove_gitops_crds(c)
