@@ -167,21 +167,26 @@ def test_wrong_repo_url_still_analyses_and_shows_the_source_error():
         git.close()
 
 
-def test_argo_tracked_deployment_prompt_has_its_overlay_manifest_and_history():
-    """A crash-looping Deployment that Argo CD manages (tracking-id annotation and
-    instance label) on k8s-local, its Application pointing at overlays/prod of the
-    served repo: the prompt carries base/app.yaml's Deployment document (renamed
-    prod-web by the overlay), line-numbered, the commit and its history, and not
-    the password written in the manifest."""
-    from test_kube_classes import install_gitops_crds, remove_gitops_crds, gitops_object
+GITREPO_CRD = ("source.toolkit.fluxcd.io", "gitrepositories", "GitRepository", "v1")
+SHOP = "gitops-shop"
+
+
+def crash_looping_gitops_deployment(metadata, make_crs):
+    """A crash-looping Deployment prod-web (overlays/prod of the served repo renames
+    base/app.yaml's web) whose metadata says which GitOps tool applied it, on
+    k8s-local with that tool's CRs (make_crs(c, git)); returns the prompt the fake
+    LLM received for its incident, after checking that no secret reached the LLM."""
+    from test_kube_classes import (GITOPS_CRDS, gitops_object, install_gitops_crds,
+                                   remove_gitops_crds)
     from test_kube_incidents import ensure_node, pods_of, play_kubelet_oom_crashloop
     from test_kube_watch import cluster
 
+    crds = GITOPS_CRDS + [GITREPO_CRD]
     c = cluster()
     ensure_node(c)
-    c.ensure_namespace("gitops-shop")
-    c.ensure_namespace("argocd")
-    install_gitops_crds(c)
+    for ns in (SHOP, "argocd", "flux-system"):
+        c.ensure_namespace(ns)
+    install_gitops_crds(c, crds)
     git = GitServer()
     llm = FakeLLM([])
     d = gitops_daemon(llm, git.url)
@@ -189,24 +194,18 @@ def test_argo_tracked_deployment_prompt_has_its_overlay_manifest_and_history():
     with open(d.config, "a") as f:
         f.write('[kubernetes]\ncluster_name = "test"\nexclude_namespaces = []\n')
     try:
-        gitops_object(c, "argocd", "argoproj.io", "v1alpha1", "applications", "Application",
-                      "web-prod", {"project": "default", "source": {
-                          "repoURL": git.url, "path": "overlays/prod",
-                          "targetRevision": "main"}},
-                      {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}})
-        c.api("POST", "/apis/apps/v1/namespaces/gitops-shop/deployments", {
+        make_crs(c, git, gitops_object)
+        c.api("POST", "/apis/apps/v1/namespaces/%s/deployments" % SHOP, {
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "prod-web", "labels": {"app.kubernetes.io/instance": "web-prod"},
-                         "annotations": {"argocd.argoproj.io/tracking-id":
-                                         "web-prod:apps/Deployment:gitops-shop/prod-web"}},
+            "metadata": dict(metadata, name="prod-web"),
             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "prod-web"}},
                      "template": {"metadata": {"labels": {"app": "prod-web"}},
                                   "spec": {"containers": [{
                                       "name": "web", "image": "nginx:1.25",
                                       "resources": {"limits": {"memory": "64Mi"}}}]}}}})
         d.start()
-        for pod in pods_of(c, "gitops-shop", "prod-web", 1):
-            play_kubelet_oom_crashloop(c, "gitops-shop", pod)
+        for pod in pods_of(c, SHOP, "prod-web", 1):
+            play_kubelet_oom_crashloop(c, SHOP, pod)
 
         def incident():
             status, _, body = d.request("GET", "/v1/incidents?limit=50")
@@ -215,22 +214,64 @@ def test_argo_tracked_deployment_prompt_has_its_overlay_manifest_and_history():
         incident_id = wait_for("the incident of prod-web", incident, timeout=60)
         wait_for("its analysis", lambda: analysed(d, incident_id), timeout=60)
         prompts = [json.loads(b)["messages"][-1]["content"] for b in analysis_prompt(llm)]
-        prompt = [p for p in prompts if "prod-web" in p][-1]
-        assert "base/app.yaml" in prompt, prompt
-        assert "overlays/prod/kustomization.yaml" in prompt, prompt
-        assert "image: nginx:1.25" in prompt and " | " in prompt, prompt
-        assert git.head in prompt, prompt
-        assert "initial layout" in prompt, prompt
         for body in llm.bodies:
             for secret in SECRETS:
                 assert secret not in body, secret
+        return [p for p in prompts if "prod-web" in p][-1], git.head
     finally:
         d.stop()
         d.cleanup()
         llm.close()
         git.close()
         try:
-            c.api("DELETE", "/apis/apps/v1/namespaces/gitops-shop/deployments/prod-web")
-        except Exception:  # noqa: BLE001 - best effort, the namespace is this test's own
+            c.api("DELETE", "/apis/apps/v1/namespaces/%s/deployments/prod-web" % SHOP)
+        except Exception:  # noqa: BLE001 - best effort, the namespace is this module's own
             pass
-        remove_gitops_crds(c)
+        remove_gitops_crds(c, crds)
+
+
+def assert_overlay_source(prompt, head):
+    assert "base/app.yaml" in prompt, prompt
+    assert "overlays/prod/kustomization.yaml" in prompt, prompt
+    assert "image: nginx:1.25" in prompt and " | " in prompt, prompt
+    assert head in prompt, prompt
+    assert "initial layout" in prompt, prompt
+
+
+def test_argo_tracked_deployment_prompt_has_its_overlay_manifest_and_history():
+    """Argo CD: tracking-id annotation and instance label → the Application (in argocd)
+    → its repoURL and path."""
+    def crs(c, git, gitops_object):
+        gitops_object(c, "argocd", "argoproj.io", "v1alpha1", "applications", "Application",
+                      "web-prod", {"project": "default", "source": {
+                          "repoURL": git.url, "path": "overlays/prod",
+                          "targetRevision": "main"}},
+                      {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}})
+    prompt, head = crash_looping_gitops_deployment({
+        "labels": {"app.kubernetes.io/instance": "web-prod"},
+        "annotations": {"argocd.argoproj.io/tracking-id":
+                        "web-prod:apps/Deployment:%s/prod-web" % SHOP}}, crs)
+    assert_overlay_source(prompt, head)
+
+
+def test_flux_applied_deployment_prompt_has_its_overlay_manifest_and_history():
+    """Flux: kustomize-controller's labels → the Kustomization's path and sourceRef →
+    the GitRepository's url and branch."""
+    def crs(c, git, gitops_object):
+        gitops_object(c, "flux-system", "source.toolkit.fluxcd.io", "v1", "gitrepositories",
+                      "GitRepository", "gitops", {"interval": "1m", "url": git.url,
+                                                  "ref": {"branch": "main"}},
+                      {"conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded",
+                                       "message": "stored artifact",
+                                       "lastTransitionTime": "2026-11-25T10:00:00Z"}]})
+        gitops_object(c, "flux-system", "kustomize.toolkit.fluxcd.io", "v1", "kustomizations",
+                      "Kustomization", "shop", {
+                          "interval": "10m", "path": "./overlays/prod", "prune": True,
+                          "sourceRef": {"kind": "GitRepository", "name": "gitops"}},
+                      {"conditions": [{"type": "Ready", "status": "True",
+                                       "reason": "ReconciliationSucceeded", "message": "ok",
+                                       "lastTransitionTime": "2026-11-25T10:00:00Z"}]})
+    prompt, head = crash_looping_gitops_deployment({
+        "labels": {"kustomize.toolkit.fluxcd.io/name": "shop",
+                   "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}}, crs)
+    assert_overlay_source(prompt, head)

@@ -420,9 +420,9 @@ def crd_path(group, plural):
     return "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/%s.%s" % (plural, group)
 
 
-def install_gitops_crds(c):
+def install_gitops_crds(c, crds=GITOPS_CRDS):
     """Minimal CRDs with the real groups and versions (the daemon discovers them at start)."""
-    for group, plural, kind, version in GITOPS_CRDS:
+    for group, plural, kind, version in crds:
         c.api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
             "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
             "metadata": {"name": "%s.%s" % (plural, group)},
@@ -438,16 +438,16 @@ def install_gitops_crds(c):
     def established(group, plural):
         conds = c.api("GET", crd_path(group, plural)).get("status", {}).get("conditions", [])
         return any(x["type"] == "Established" and x["status"] == "True" for x in conds)
-    for group, plural, _, version in GITOPS_CRDS:
+    for group, plural, _, version in crds:
         wait_until(plural + " established", lambda: established(group, plural))
         wait_until(plural + " served", lambda: any(
             r["name"] == plural
             for r in c.api("GET", "/apis/%s/%s" % (group, version))["resources"]))
 
 
-def remove_gitops_crds(c):
+def remove_gitops_crds(c, crds=GITOPS_CRDS):
     """Other modules expect a cluster without Argo CD or Flux (discovery skips them)."""
-    for group, plural, _, _ in GITOPS_CRDS:
+    for group, plural, _, _ in crds:
         try:
             c.api("DELETE", crd_path(group, plural))
         except urllib.error.HTTPError as e:
@@ -460,7 +460,7 @@ def remove_gitops_crds(c):
             return False
         except urllib.error.HTTPError as e:
             return e.code == 404
-    for group, plural, _, _ in GITOPS_CRDS:
+    for group, plural, _, _ in crds:
         wait_until(plural + " CRD deleted", lambda: gone(group, plural), timeout=60)
 
 
