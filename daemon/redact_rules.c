@@ -146,7 +146,7 @@ static int starts_with_ci(const char *in, size_t len, size_t i, const char *pref
 /* Length of the run at in[i] of chars in the classes bits, at most cap (no call per char). */
 static size_t class_run(const char *in, size_t len, size_t i, unsigned bits, size_t cap)
 {
-    size_t n = 0, room = len - i < cap ? len - i : cap;
+    size_t n = 0, room = i >= len ? 0 : len - i < cap ? len - i : cap;
 
     while (n < room && (rule_table[(unsigned char)in[i + n]] & bits))
         n++;
@@ -410,6 +410,8 @@ static int match_prefixed(const char *in, size_t len, size_t i, rd_match *m)
         "AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA", "AGPA", "AIPA", "ANPA", "ANVA",
     };
 
+    if (i >= len)
+        return 0; /* a value may start at the very end */
     for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
         size_t plen, n;
 

@@ -324,6 +324,30 @@ static void test_redact_out_of_memory_is_reported(void **state)
     tr_redact_ctx_free(ctx);
 }
 
+static void test_redact_value_at_the_very_end_reads_nothing_past_it(void **state)
+{
+    /* Found by fuzz_redact: a secret name whose value would start at the last byte. */
+    static const char *const endings[] = {
+        "DB_PASSWORD=", "api_token: \"", "{\"name\":\"X_TOKEN\",\"value\":", "x AKIA",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(endings) / sizeof(endings[0]); i++) {
+        size_t len = strlen(endings[i]), count = 0;
+        char *exact = tr_malloc(len); /* no NUL: ASan sees any read past len */
+        tr_buf out = TR_BUF_INIT(0);
+
+        assert_non_null(exact);
+        memcpy(exact, endings[i], len);
+        assert_int_equal(tr_redact_text(&out, exact, len, &count), 0);
+        assert_int_equal(out.len, len);
+        assert_memory_equal(out.ptr, endings[i], len);
+        assert_int_equal(count, 0);
+        tr_buf_dispose(&out);
+        tr_free(exact);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_redact_entropy_threshold_is_tunable),
         cmocka_unit_test(test_redact_names),
         cmocka_unit_test(test_redact_out_of_memory_is_reported),
+        cmocka_unit_test(test_redact_value_at_the_very_end_reads_nothing_past_it),
     };
 
     TR_RUN_TESTS("redact", tests);
