@@ -203,6 +203,12 @@ static int scan_with(tr_redact_ctx *ctx, tr_buf *out, const char *in, size_t len
             i++;
             continue;
         }
+        if (rd_placeholder_at(in, len, m.start, &stop, &number)) {
+            /* Masked before (the value of `password=<redacted:1>`): the scan goes on after
+             * the placeholder, as it did after masking it, so a second pass is a no-op. */
+            fresh = i = stop;
+            continue;
+        }
         if ((rc = tr_buf_put(out, in + copied, m.start - copied)) != TR_OK ||
             (rc = placeholder(ctx, in + m.start, m.end - m.start, m.kind, text)) != TR_OK ||
             (rc = tr_buf_puts(out, text)) != TR_OK)

@@ -16,9 +16,10 @@ typedef struct rd_match {
 } rd_match;
 
 /*
- * A rule matching at in[i] (spans never start on a placeholder). fresh: i
- * is where the previous match ended, so it counts as a token start (in the
- * output a placeholder's '>' precedes it: a second pass must see the same).
+ * A rule matching at in[i]. fresh: i is where the previous match ended, so
+ * it counts as a token start (in the output a placeholder's '>' precedes
+ * it: a second pass must see the same). A span may start on a placeholder
+ * (`password=<redacted:1>`): the scan then skips it (see redact.c).
  */
 int rd_match_at(const char *in, size_t len, size_t i, double entropy, int fresh, rd_match *m);
 

@@ -203,14 +203,6 @@ int rd_placeholder_at(const char *in, size_t len, size_t i, size_t *end, unsigne
     return 0;
 }
 
-static int placeholder_at(const char *in, size_t len, size_t i)
-{
-    size_t end;
-    unsigned long n;
-
-    return i < len && rd_placeholder_at(in, len, i, &end, &n);
-}
-
 /* ------------------------------------------------------------ names */
 
 /* Needles are lower case. */
@@ -737,13 +729,11 @@ static int match_any(const char *in, size_t len, size_t i, double entropy, int f
 
 int rd_match_at(const char *in, size_t len, size_t i, double entropy, int fresh, rd_match *m)
 {
-    /* Text masked before is left as it is: that keeps a second pass a no-op. */
-    return match_any(in, len, i, entropy, fresh, rules_at(in, i), m) &&
-           !placeholder_at(in, len, m->start);
+    return match_any(in, len, i, entropy, fresh, rules_at(in, i), m);
 }
 
 int rd_match_at_every_rule(const char *in, size_t len, size_t i, double entropy, int fresh,
                            rd_match *m)
 {
-    return match_any(in, len, i, entropy, fresh, R_ALL, m) && !placeholder_at(in, len, m->start);
+    return match_any(in, len, i, entropy, fresh, R_ALL, m);
 }
