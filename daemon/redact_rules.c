@@ -279,10 +279,12 @@ int tr_redact_name_is_secret(const char *name, size_t len)
         return 0;
     /* Most names are not secret: the (cheaper) positive test goes first, the exceptions after. */
     secret = contains_any_ci(name, len, secret_part, sizeof(secret_part) / sizeof(secret_part[0]));
-    for (size_t i = 0; !secret && i < sizeof(secret_exact) / sizeof(secret_exact[0]); i++)
+    for (size_t i = 0; !secret && len <= 4 && i < sizeof(secret_exact) / sizeof(secret_exact[0]);
+         i++)
         secret = equals_ci(name, len, secret_exact[i]);
-    secret = secret || ends_with_ci(name, len, "_key") || ends_with_ci(name, len, "-key") ||
-             ends_with_ci(name, len, ".key");
+    /* *_key, *-key, *.key */
+    secret = secret || (len >= 4 && same_ci(name + len - 3, "key", 3) &&
+                        (name[len - 4] == '_' || name[len - 4] == '-' || name[len - 4] == '.'));
     if (!secret)
         return 0;
     for (size_t i = 0; i < sizeof(not_secret) / sizeof(not_secret[0]); i++)
