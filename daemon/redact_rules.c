@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -18,24 +19,84 @@
 #define ENTROPY_MIN_LEN 20
 #define WORDLIKE_PIECE_LEN 3.4 /* mean piece length of identifiers made of words */
 
+/*
+ * First-byte dispatch: which rules can claim a span starting at a byte.
+ * Each rule below opens with a fixed prefix or a character class, so a
+ * rule whose bit is clear for in[i] is known to fail there without being
+ * tried; rd_next_start skips every byte with no rule that applies (inside
+ * words, whitespace, most punctuation), which is where the time went.
+ */
+#define R_PLACEHOLDER 0x001 /* '<' '[' (the scan loop's own check) */
+#define R_PEM 0x002         /* "-----BEGIN " */
+#define R_URL 0x004         /* "://" */
+#define R_JWT 0x008         /* "eyJ" */
+#define R_PREFIXED 0x010    /* sk- rk_ pk_ gh?_ github_pat_ glpat- AIza xapp- xox? hooks. AKIA.. */
+#define R_BEARER 0x020      /* bearer / basic, any case */
+#define R_ASSIGN 0x040      /* a name: letter or '_' */
+#define R_ENV 0x080         /* "value" */
+#define R_ENTROPY 0x100     /* a base64 run */
+#define R_WORD 0x200        /* alnum or '_': what makes the next byte not a token start */
+#define R_NAME 0x400        /* a name char: word, '-' or '.' */
+#define R_ALNUM 0x800       /* letter or digit */
+#define R_ALL 0x1ff
+#define R_ANYWHERE (R_PLACEHOLDER | R_PEM | R_URL) /* tried at token starts and inside */
+
+#define IS_LOWER(c) ((c) >= 'a' && (c) <= 'z')
+#define IS_UPPER(c) ((c) >= 'A' && (c) <= 'Z')
+#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define IS_WORD(c) (IS_LOWER(c) || IS_UPPER(c) || IS_DIGIT(c) || (c) == '_')
+#define RULES(c)                                                                             \
+    (((c) == '<' || (c) == '[' ? R_PLACEHOLDER : 0) | ((c) == '-' ? R_PEM : 0) |                \
+     ((c) == ':' ? R_URL : 0) | ((c) == 'e' ? R_JWT : 0) |                                      \
+     ((c) == 's' || (c) == 'r' || (c) == 'p' || (c) == 'g' || (c) == 'A' || (c) == 'x' ||       \
+              (c) == 'h'                                                                        \
+          ? R_PREFIXED                                                                          \
+          : 0) |                                                                                \
+     ((c) == 'b' || (c) == 'B' ? R_BEARER : 0) |                                                \
+     (IS_LOWER(c) || IS_UPPER(c) || (c) == '_' ? R_ASSIGN : 0) | ((c) == 'v' ? R_ENV : 0) |     \
+     (IS_WORD(c) || (c) == '-' || (c) == '+' || (c) == '/' ? R_ENTROPY : 0) |                   \
+     (IS_WORD(c) ? R_WORD : 0) | (IS_WORD(c) || (c) == '-' || (c) == '.' ? R_NAME : 0) |        \
+     (IS_WORD(c) && (c) != '_' ? R_ALNUM : 0))
+#define ROW(c)                                                                                 \
+    RULES((c) + 0), RULES((c) + 1), RULES((c) + 2), RULES((c) + 3), RULES((c) + 4),           \
+        RULES((c) + 5), RULES((c) + 6), RULES((c) + 7), RULES((c) + 8), RULES((c) + 9),       \
+        RULES((c) + 10), RULES((c) + 11), RULES((c) + 12), RULES((c) + 13), RULES((c) + 14),  \
+        RULES((c) + 15)
+
+/* Bytes >= 0x80 start no rule (the classes above are ASCII). */
+static const unsigned short rule_table[256] = {
+    ROW(0x00), ROW(0x10), ROW(0x20), ROW(0x30), ROW(0x40), ROW(0x50), ROW(0x60), ROW(0x70),
+};
+
+static int has_class(char c, unsigned bits)
+{
+    return (rule_table[(unsigned char)c] & bits) != 0;
+}
+
+/* ASCII only, whatever the locale: the dispatch table is built from the same classes. */
 static int is_alnum(char c)
 {
-    return isalnum((unsigned char)c) != 0;
+    return has_class(c, R_ALNUM);
+}
+
+static int is_alpha(char c)
+{
+    return has_class(c, R_ALNUM) && !IS_DIGIT(c);
 }
 
 static int is_word(char c)
 {
-    return is_alnum(c) || c == '_';
+    return has_class(c, R_WORD);
 }
 
 static int is_b64url(char c)
 {
-    return is_alnum(c) || c == '_' || c == '-';
+    return has_class(c, R_WORD) || c == '-';
 }
 
 static int is_b64any(char c)
 {
-    return is_b64url(c) || c == '+' || c == '/';
+    return has_class(c, R_ENTROPY);
 }
 
 static int is_token_char(char c)
@@ -50,7 +111,7 @@ static int is_upper_alnum(char c)
 
 static int is_name_char(char c)
 {
-    return is_word(c) || c == '-' || c == '.';
+    return has_class(c, R_NAME);
 }
 
 static int starts_with(const char *in, size_t len, size_t i, const char *prefix)
@@ -60,11 +121,36 @@ static int starts_with(const char *in, size_t len, size_t i, const char *prefix)
     return len - i >= n && memcmp(in + i, prefix, n) == 0;
 }
 
+/* ASCII case folding, as strncasecmp does in the C locale, without a call per byte. */
+static char fold(char c)
+{
+    return IS_UPPER(c) ? (char)(c - 'A' + 'a') : c;
+}
+
+/* s[0..n) equals lower-case word[0..n), ignoring case. */
+static int same_ci(const char *s, const char *word, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fold(s[i]) != word[i])
+            return 0;
+    return 1;
+}
+
 static int starts_with_ci(const char *in, size_t len, size_t i, const char *prefix)
 {
     size_t n = strlen(prefix);
 
-    return len - i >= n && strncasecmp(in + i, prefix, n) == 0;
+    return len - i >= n && same_ci(in + i, prefix, n); /* prefix is lower case */
+}
+
+/* Length of the run at in[i] of chars in the classes bits, at most cap (no call per char). */
+static size_t class_run(const char *in, size_t len, size_t i, unsigned bits, size_t cap)
+{
+    size_t n = 0, room = i >= len ? 0 : len - i < cap ? len - i : cap;
+
+    while (n < room && (rule_table[(unsigned char)in[i + n]] & bits))
+        n++;
+    return n;
 }
 
 /* Length of the run at in[i] of chars accepted by pred, at most cap. */
@@ -117,22 +203,15 @@ int rd_placeholder_at(const char *in, size_t len, size_t i, size_t *end, unsigne
     return 0;
 }
 
-static int placeholder_at(const char *in, size_t len, size_t i)
-{
-    size_t end;
-    unsigned long n;
-
-    return i < len && rd_placeholder_at(in, len, i, &end, &n);
-}
-
 /* ------------------------------------------------------------ names */
 
+/* Needles are lower case. */
 static int contains_ci(const char *s, size_t len, const char *needle)
 {
     size_t n = strlen(needle);
 
     for (size_t i = 0; i + n <= len; i++)
-        if (strncasecmp(s + i, needle, n) == 0)
+        if (fold(s[i]) == needle[0] && same_ci(s + i, needle, n))
             return 1;
     return 0;
 }
@@ -141,12 +220,40 @@ static int ends_with_ci(const char *s, size_t len, const char *suffix)
 {
     size_t n = strlen(suffix);
 
-    return len >= n && strncasecmp(s + len - n, suffix, n) == 0;
+    return len >= n && same_ci(s + len - n, suffix, n);
 }
 
 static int equals_ci(const char *s, size_t len, const char *word)
 {
-    return len == strlen(word) && strncasecmp(s, word, len) == 0;
+    return len == strlen(word) && same_ci(s, word, len);
+}
+
+/* A lower-case literal and its length. */
+typedef struct lit {
+    const char *s;
+    size_t n;
+} lit;
+#define LIT(text) { text, sizeof(text) - 1 }
+
+/* 1 when s holds one of the lower-case needles: one pass, each needle tried where its
+ * first letter is. */
+static int contains_any_ci(const char *s, size_t len, const lit *needles, size_t count)
+{
+    uint32_t firsts = 0; /* letters some needle starts with */
+
+    for (size_t k = 0; k < count; k++)
+        firsts |= 1u << (needles[k].s[0] - 'a');
+    for (size_t i = 0; i < len; i++) {
+        char c = fold(s[i]);
+
+        if (!IS_LOWER(c) || !(firsts >> (c - 'a') & 1))
+            continue;
+        for (size_t k = 0; k < count; k++)
+            if (needles[k].s[0] == c && len - i >= needles[k].n &&
+                same_ci(s + i, needles[k].s, needles[k].n))
+                return 1;
+    }
+    return 0;
 }
 
 int tr_redact_name_is_secret(const char *name, size_t len)
@@ -159,14 +266,26 @@ int tr_redact_name_is_secret(const char *name, size_t len)
         "missing_key", "public_key", "primary_key", "sort_key", "partition_key",
         "foreign_key", "cache_key", "idempotency_key",
     };
-    static const char *const secret_part[] = {
-        "token", "password", "passwd", "secret", "credential", "apikey", "api_key",
-        "private_key", "authorization", "access_key", "accountkey", "sharedaccesskey",
-        "sharedaccesssignature",
+    static const lit secret_part[] = { /* lower case, each starting with a letter */
+        LIT("token"), LIT("password"), LIT("passwd"), LIT("secret"), LIT("credential"),
+        LIT("apikey"), LIT("api_key"), LIT("private_key"), LIT("authorization"),
+        LIT("access_key"), LIT("accountkey"), LIT("sharedaccesskey"),
+        LIT("sharedaccesssignature"),
     };
     static const char *const secret_exact[] = { "pwd", "pass", "sig" };
+    int secret = 0;
 
     if (name == NULL || len == 0)
+        return 0;
+    /* Most names are not secret: the (cheaper) positive test goes first, the exceptions after. */
+    secret = contains_any_ci(name, len, secret_part, sizeof(secret_part) / sizeof(secret_part[0]));
+    for (size_t i = 0; !secret && len <= 4 && i < sizeof(secret_exact) / sizeof(secret_exact[0]);
+         i++)
+        secret = equals_ci(name, len, secret_exact[i]);
+    /* *_key, *-key, *.key */
+    secret = secret || (len >= 4 && same_ci(name + len - 3, "key", 3) &&
+                        (name[len - 4] == '_' || name[len - 4] == '-' || name[len - 4] == '.'));
+    if (!secret)
         return 0;
     for (size_t i = 0; i < sizeof(not_secret) / sizeof(not_secret[0]); i++)
         if (equals_ci(name, len, not_secret[i]))
@@ -174,14 +293,7 @@ int tr_redact_name_is_secret(const char *name, size_t len)
     for (size_t i = 0; i < sizeof(not_secret_suffix) / sizeof(not_secret_suffix[0]); i++)
         if (ends_with_ci(name, len, not_secret_suffix[i]))
             return 0;
-    for (size_t i = 0; i < sizeof(secret_part) / sizeof(secret_part[0]); i++)
-        if (contains_ci(name, len, secret_part[i]))
-            return 1;
-    for (size_t i = 0; i < sizeof(secret_exact) / sizeof(secret_exact[0]); i++)
-        if (equals_ci(name, len, secret_exact[i]))
-            return 1;
-    return ends_with_ci(name, len, "_key") || ends_with_ci(name, len, "-key") ||
-           ends_with_ci(name, len, ".key");
+    return 1;
 }
 
 tr_redact_kind rd_kind_for_name(const char *name, size_t len)
@@ -292,11 +404,14 @@ static int match_prefixed(const char *in, size_t len, size_t i, rd_match *m)
         "AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA", "AGPA", "AIPA", "ANPA", "ANVA",
     };
 
+    if (i >= len)
+        return 0; /* a value may start at the very end */
     for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++) {
-        size_t plen = strlen(rules[r].prefix), n;
+        size_t plen, n;
 
-        if (!starts_with(in, len, i, rules[r].prefix))
+        if (in[i] != rules[r].prefix[0] || !starts_with(in, len, i, rules[r].prefix))
             continue;
+        plen = strlen(rules[r].prefix);
         n = run_len(in, len, i + plen, rules[r].pred, RUN_MAX_BYTES);
         /* A token ends at a non-word char: "ghp_x..._y" or "AKIA...Xyz" is not one. */
         if (n < rules[r].min_run || (i + plen + n < len && is_word(in[i + plen + n])))
@@ -312,7 +427,7 @@ static int match_prefixed(const char *in, size_t len, size_t i, rd_match *m)
             return set(m, i, i + 5 + n, TR_REDACT_SLACK);
     }
     for (size_t p = 0; p < sizeof(aws_prefix) / sizeof(aws_prefix[0]); p++) {
-        if (!starts_with(in, len, i, aws_prefix[p]))
+        if (in[i] != 'A' || !starts_with(in, len, i, aws_prefix[p]))
             continue;
         if (run_len(in, len, i + 4, is_upper_alnum, 17) == 16 &&
             !(i + 20 < len && is_word(in[i + 20])))
@@ -442,10 +557,10 @@ static int match_entropy(const char *in, size_t len, size_t i, double entropy, i
     if (!fresh && i > 0 && is_b64any(in[i - 1]))
         return 0;
     /* Only run starts are judged, so measuring the whole run keeps the pass linear. */
-    n = run_len(in, len, i, is_b64any, len - i);
+    n = class_run(in, len, i, R_ENTROPY, len - i);
     while (i + n < len && in[i + n] == '=')
         n++; /* padding */
-    return tr_redact_is_high_entropy(in + i, n, entropy) &&
+    return n >= ENTROPY_MIN_LEN && tr_redact_is_high_entropy(in + i, n, entropy) &&
            set(m, i, i + n, TR_REDACT_HIGH_ENTROPY);
 }
 
@@ -519,10 +634,10 @@ static int match_value(const char *in, size_t len, size_t j, char quote, int who
 /* NAME = value, "name": "value", name: value, Authorization: whole line. */
 static int match_assignment(const char *in, size_t len, size_t i, rd_match *m)
 {
-    size_t n = run_len(in, len, i, is_name_char, NAME_MAX_BYTES + 1), j;
+    size_t n = class_run(in, len, i, R_NAME, NAME_MAX_BYTES + 1), j;
     char quote = 0;
 
-    if (n == 0 || n > NAME_MAX_BYTES || (!isalpha((unsigned char)in[i]) && in[i] != '_'))
+    if (n == 0 || n > NAME_MAX_BYTES || (!is_alpha(in[i]) && in[i] != '_'))
         return 0;
     if ((j = value_start(in, len, i + n, &quote)) == 0 || !tr_redact_name_is_secret(in + i, n))
         return 0;
@@ -565,7 +680,7 @@ static int match_env_value(const char *in, size_t len, size_t i, rd_match *m)
         if (memcmp(in + k, "name", 4) != 0 || (k > 0 && is_name_char(in[k - 1])) ||
             (v = value_start(in, i, k + 4, &q)) == 0)
             continue;
-        n = run_len(in, i, v, is_name_char, NAME_MAX_BYTES + 1);
+        n = class_run(in, i, v, R_NAME, NAME_MAX_BYTES + 1);
         if (n == 0 || n > NAME_MAX_BYTES || !tr_redact_name_is_secret(in + v, n))
             return 0;
         return match_value(in, len, j, quote, 0, rd_kind_for_name(in + v, n), m);
@@ -573,22 +688,54 @@ static int match_env_value(const char *in, size_t len, size_t i, rd_match *m)
     return 0;
 }
 
+static unsigned rules_at(const char *in, size_t i)
+{
+    return rule_table[(unsigned char)in[i]];
+}
+
+size_t rd_next_start(const char *in, size_t len, size_t i, int fresh)
+{
+    unsigned prev;
+
+    if (i < len && fresh && (rules_at(in, i) & R_ALL))
+        return i;
+    for (prev = i > 0 ? rules_at(in, i - 1) : 0; i < len; i++) {
+        unsigned rules = rules_at(in, i);
+
+        /* Inside a word only the rules that need no token start apply. */
+        if ((rules & R_ANYWHERE) || ((rules & R_ALL) && !(prev & R_WORD)))
+            return i;
+        prev = rules;
+    }
+    return len;
+}
+
+/* The rules in mask, in order of precedence: the first that matches wins. */
 static int match_any(const char *in, size_t len, size_t i, double entropy, int fresh,
-                     rd_match *m)
+                     unsigned mask, rd_match *m)
 {
     int boundary = i == 0 || fresh || !is_word(in[i - 1]);
 
-    if (match_pem(in, len, i, m) || match_url_credentials(in, len, i, m))
+    if (((mask & R_PEM) && match_pem(in, len, i, m)) ||
+        ((mask & R_URL) && match_url_credentials(in, len, i, m)))
         return 1;
     if (!boundary)
         return 0;
-    return match_jwt(in, len, i, m) || match_prefixed(in, len, i, m) ||
-           match_bearer(in, len, i, m) || match_assignment(in, len, i, m) ||
-           match_env_value(in, len, i, m) || match_entropy(in, len, i, entropy, fresh, m);
+    return ((mask & R_JWT) && match_jwt(in, len, i, m)) ||
+           ((mask & R_PREFIXED) && match_prefixed(in, len, i, m)) ||
+           ((mask & R_BEARER) && match_bearer(in, len, i, m)) ||
+           ((mask & R_ASSIGN) && match_assignment(in, len, i, m)) ||
+           ((mask & R_ENV) && match_env_value(in, len, i, m)) ||
+           ((mask & R_ENTROPY) && match_entropy(in, len, i, entropy, fresh, m));
 }
 
 int rd_match_at(const char *in, size_t len, size_t i, double entropy, int fresh, rd_match *m)
 {
-    /* Text masked before is left as it is: that keeps a second pass a no-op. */
-    return match_any(in, len, i, entropy, fresh, m) && !placeholder_at(in, len, m->start);
+    return match_any(in, len, i, entropy, fresh, rules_at(in, i), m);
+}
+
+int rd_match_at_every_rule(const char *in, size_t len, size_t i, double entropy, int fresh,
+                           rd_match *m)
+{
+    return match_any(in, len, i, entropy, fresh, R_ALL, m);
 }

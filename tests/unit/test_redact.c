@@ -324,6 +324,52 @@ static void test_redact_out_of_memory_is_reported(void **state)
     tr_redact_ctx_free(ctx);
 }
 
+static void test_redact_second_pass_changes_nothing_when_a_secret_name_holds_a_random_token(
+    void **state)
+{
+    /* Found by fuzz_redact: the first pass masks the value and resumes after it; a second
+     * pass used to go back into the name and mask the token there. */
+    const char *text = "db.secret.Zk3Lq9Pw2Xr7Tn4Vb8Hc1Jd6: 'hunter2' next";
+    size_t count = 0;
+    char *once, *twice;
+
+    (void)state;
+    once = tr_redact_dup(text, &count);
+    assert_non_null(once);
+    assert_string_equal(once, "db.secret.Zk3Lq9Pw2Xr7Tn4Vb8Hc1Jd6: '<redacted:1>' next");
+    count = 0;
+    twice = tr_redact_dup(once, &count);
+    assert_non_null(twice);
+    assert_string_equal(twice, once);
+    assert_int_equal(count, 0);
+    tr_free(once);
+    tr_free(twice);
+}
+
+static void test_redact_value_at_the_very_end_reads_nothing_past_it(void **state)
+{
+    /* Found by fuzz_redact: a secret name whose value would start at the last byte. */
+    static const char *const endings[] = {
+        "DB_PASSWORD=", "api_token: \"", "{\"name\":\"X_TOKEN\",\"value\":", "x AKIA",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(endings) / sizeof(endings[0]); i++) {
+        size_t len = strlen(endings[i]), count = 0;
+        char *exact = tr_malloc(len); /* no NUL: ASan sees any read past len */
+        tr_buf out = TR_BUF_INIT(0);
+
+        assert_non_null(exact);
+        memcpy(exact, endings[i], len);
+        assert_int_equal(tr_redact_text(&out, exact, len, &count), 0);
+        assert_int_equal(out.len, len);
+        assert_memory_equal(out.ptr, endings[i], len);
+        assert_int_equal(count, 0);
+        tr_buf_dispose(&out);
+        tr_free(exact);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +384,9 @@ int main(void)
         cmocka_unit_test(test_redact_entropy_threshold_is_tunable),
         cmocka_unit_test(test_redact_names),
         cmocka_unit_test(test_redact_out_of_memory_is_reported),
+        cmocka_unit_test(test_redact_value_at_the_very_end_reads_nothing_past_it),
+        cmocka_unit_test(
+            test_redact_second_pass_changes_nothing_when_a_secret_name_holds_a_random_token),
     };
 
     TR_RUN_TESTS("redact", tests);
