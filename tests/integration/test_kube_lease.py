@@ -18,30 +18,17 @@ DURATION_MS, RENEW_MS, RETRY_MS = 4000, 3000, 500
 
 
 def lease_probe_bin():
-    """tests/tools/kube_lease_probe.c, built by the Makefile's tests/tools rule next to
-    the ASan daemon under test (make is a no-op when it is up to date)."""
-    out = os.path.join(os.path.dirname(BIN), "tools", "kube_lease_probe")
-    target = os.path.relpath(out, ROOT)
-    if target != os.path.join("build", "asan", "tools", "kube_lease_probe"):
-        raise SkipTest("the lease probe is built only next to build/asan/triaged")
-    res = subprocess.run(["make", "-C", ROOT, target], capture_output=True, text=True)
-    assert res.returncode == 0, "building the lease probe failed:\n" + res.stderr[-3000:]
-    return out
+    """tests/tools/kube_lease_probe.c, built against the library under test."""
+    return kw.build_probe("kube_lease_probe")
 
 
 class LeaseProbe(kw.Probe):
     def __init__(self, cluster, identity, name):
         self.identity = identity
-        binary = lease_probe_bin()
-        saved = kw._probe_bin
-        kw._probe_bin = binary  # kw.Probe runs probe_bin()
-        try:
-            super().__init__(["--kubeconfig", cluster.path("admin.kubeconfig"),
-                              "--identity", identity, "--namespace", "default", "--name", name,
-                              "--duration-ms", str(DURATION_MS), "--renew-ms", str(RENEW_MS),
-                              "--retry-ms", str(RETRY_MS)])
-        finally:
-            kw._probe_bin = saved
+        super().__init__(["--kubeconfig", cluster.path("admin.kubeconfig"),
+                          "--identity", identity, "--namespace", "default", "--name", name,
+                          "--duration-ms", str(DURATION_MS), "--renew-ms", str(RENEW_MS),
+                          "--retry-ms", str(RETRY_MS)], binary=lease_probe_bin())
 
     def state(self):
         with self.cond:

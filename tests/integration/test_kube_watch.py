@@ -68,13 +68,13 @@ def probe_bin():
 class Probe:
     """kube_watch_probe running in the background; its stdout lines are collected."""
 
-    def __init__(self, args, env=None):
+    def __init__(self, args, env=None, binary=None):
         full_env = dict(os.environ)
         full_env.pop("KUBERNETES_SERVICE_HOST", None)
         full_env.update(env or {})
         full_env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=1"
         self.errf = tempfile.NamedTemporaryFile(prefix="probe-err-", delete=False)
-        self.proc = subprocess.Popen([probe_bin()] + args, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([binary or probe_bin()] + args, stdout=subprocess.PIPE,
                                      stderr=self.errf, text=True, env=full_env)
         self.lines = []
         self.cond = threading.Condition()
