@@ -117,6 +117,7 @@ typedef struct tr_config_kubernetes {
     int64_t restart_min_count;     /* restarts before a crash counts without BackOff */
     int64_t image_pull_min_failures;
     int64_t mount_min_count;       /* FailedMount occurrences */
+    uint64_t scheduling_grace_ms;  /* unschedulable this long before FailedScheduling counts */
 } tr_config_kubernetes;
 
 typedef struct tr_config_terraform {

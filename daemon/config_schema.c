@@ -75,6 +75,7 @@ static const cfg_field kubernetes_fields[] = {
     {I("restart_min_count", restart_min_count, 1, 1000, 2)},
     {I("image_pull_min_failures", image_pull_min_failures, 1, 1000, 2)},
     {I("mount_min_count", mount_min_count, 1, 1000, 2)},
+    {D("scheduling_grace", scheduling_grace_ms, 0, "2m")},
 };
 #undef ST
 

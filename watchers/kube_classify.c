@@ -649,6 +649,19 @@ static void event_provisioning(kc_ctx *ctx, const event_view *v)
     kc_fact_str(ctx, f, "message", v->message);
 }
 
+/* How long the scheduler has been failing to place the pod, from the event's own span. */
+static int unschedulable_long(const kc_ctx *ctx, const event_view *v)
+{
+    int64_t first;
+
+    if (ctx->opt->scheduling_grace_ms <= 0)
+        return 1;
+    first = tr_kube_time_ms(tr_kube_obj_str(v->event, "firstTimestamp"));
+    if (first <= 0)
+        first = tr_kube_time_ms(tr_kube_obj_str(v->event, "metadata.creationTimestamp"));
+    return first > 0 && v->last_ms > 0 && v->last_ms - first >= ctx->opt->scheduling_grace_ms;
+}
+
 int kc_classify_event(kc_ctx *ctx, const cJSON *event)
 {
     const char *type = tr_kube_obj_str(event, "type");
@@ -674,7 +687,7 @@ int kc_classify_event(kc_ctx *ctx, const cJSON *event)
                  strcmp(v.reason, "FailedAttachVolume") == 0)
             event_mount(ctx, &v);
         else if (strcmp(v.reason, "FailedScheduling") == 0 &&
-                 v.count >= ctx->opt->scheduling_min_count) {
+                 v.count >= ctx->opt->scheduling_min_count && unschedulable_long(ctx, &v)) {
             f = event_finding(ctx, &v, TR_KCLASS_SCHEDULING);
             kc_fact_str(ctx, f, "scheduler_message", v.message);
         }

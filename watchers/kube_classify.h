@@ -66,6 +66,10 @@ typedef struct tr_kube_classify_options {
     int scheduling_min_count;    /* FailedScheduling occurrences; 1 */
     int provisioning_min_count;  /* ProvisioningFailed occurrences; 1 */
     int64_t restart_recent_ms;   /* a past termination older than this is history; 1 h */
+    /* A FailedScheduling event counts once its pod has been unschedulable this long
+     * (lastTimestamp - firstTimestamp: the scheduler re-emits it on every retry); 0 = at
+     * once. A scale-up that lands the pod within it is no incident. */
+    int64_t scheduling_grace_ms;
     size_t message_max_bytes;    /* messages and probe output are cut here; 2048 */
 } tr_kube_classify_options;
 

@@ -302,7 +302,10 @@ int kc_classify_pod(kc_ctx *ctx, const cJSON *pod)
     pod_statuses(ctx, pod, &owner, "status.initContainerStatuses", "spec.initContainers");
     pod_statuses(ctx, pod, &owner, "status.containerStatuses", "spec.containers");
     if (is(tr_kube_obj_str(scheduled, "status"), "False") &&
-        is(tr_kube_obj_str(scheduled, "reason"), "Unschedulable")) {
+        is(tr_kube_obj_str(scheduled, "reason"), "Unschedulable") &&
+        (ctx->opt->scheduling_grace_ms <= 0 ||
+         ctx->now_ms - tr_kube_time_ms(tr_kube_obj_str(scheduled, "lastTransitionTime")) >=
+             ctx->opt->scheduling_grace_ms)) {
         const char *msg = tr_kube_obj_str(scheduled, "message");
         tr_kube_finding *f = kc_add(ctx, TR_KCLASS_SCHEDULING, ns, "Pod", name, &owner, msg);
 

@@ -388,6 +388,7 @@ int tr_kube_watcher_new(tr_kube_watcher **out, uv_loop_t *loop, const tr_config 
     ingest_options.classify.image_pull_min_failures =
         (int)cfg->kubernetes.image_pull_min_failures;
     ingest_options.classify.mount_min_count = (int)cfg->kubernetes.mount_min_count;
+    ingest_options.classify.scheduling_grace_ms = (int64_t)cfg->kubernetes.scheduling_grace_ms;
     ingest_options.metrics = metrics;
     ingest_options.on_incident = on_ingest_incident;
     ingest_options.skip_owner = skip_owner;

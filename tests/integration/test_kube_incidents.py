@@ -75,7 +75,9 @@ def play_kubelet_oom_crashloop(c, ns, pod):
 def kube_daemon(c):
     d = Daemon(env={"KUBECONFIG": c.path("admin.kubeconfig")})
     with open(d.config, "a") as f:
-        f.write('[kubernetes]\ncluster_name = "test"\nexclude_namespaces = []\n')
+        # The real scheduler's first FailedScheduling, at once (the default waits 2m).
+        f.write('[kubernetes]\ncluster_name = "test"\nexclude_namespaces = []\n'
+                'scheduling_grace = "0s"\n')
     return d
 
 

@@ -62,6 +62,7 @@ static void test_config_defaults_match_design(void **state)
     assert_int_equal(cfg->kubernetes.restart_min_count, 2);
     assert_int_equal(cfg->kubernetes.image_pull_min_failures, 2);
     assert_int_equal(cfg->kubernetes.mount_min_count, 2);
+    assert_int_equal(cfg->kubernetes.scheduling_grace_ms, 2 * 60 * 1000);
     assert_string_equal(cfg->daemon.public_url, "");
     assert_true(cfg->terraform.enabled);
     assert_string_equal(cfg->terraform.job_label, "triaged.io/terraform");

@@ -363,6 +363,59 @@ static void test_events_v1_failed_scheduling_reads_note_and_series(void **state)
     assert_true(f->signal_ms == tr_kube_time_ms("2026-11-24T22:44:41.202Z"));
 }
 
+/* A pod unschedulable for seconds (an autoscaler adding a node) is not an incident. */
+static void test_failed_scheduling_waits_for_the_grace_period(void **state)
+{
+    static const char event_fmt[] =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"type\":\"Warning\","
+        "\"reason\":\"FailedScheduling\",\"message\":\"0/3 nodes are available: 3 "
+        "Insufficient cpu.\",\"count\":%d,\"firstTimestamp\":\"2026-11-25T10:00:00Z\","
+        "\"lastTimestamp\":\"%s\",\"metadata\":{\"name\":\"search-1.a\","
+        "\"namespace\":\"shop\"},\"involvedObject\":{\"kind\":\"Pod\","
+        "\"name\":\"search-6d5c9b8f7-x2x9z\",\"namespace\":\"shop\"}}";
+    tr_kube_classify_options o;
+    char text[1024];
+    cJSON *event;
+
+    (void)state;
+    tr_kube_classify_options_default(&o);
+    o.scheduling_grace_ms = 120000;
+    snprintf(text, sizeof(text), event_fmt, 1, "2026-11-25T10:00:00Z");
+    event = cJSON_Parse(text);
+    tr_kube_result_dispose(&result);
+    assert_int_equal(tr_kube_classify(&o, cache, "test", TR_KUBE_RES_EVENTS, event,
+                                      tr_kube_time_ms("2026-11-25T10:00:20Z"), &result), 0);
+    assert_int_equal(result.finding_count, 0);
+    cJSON_Delete(event);
+    /* The scheduler's retry three minutes on: still unschedulable, now an incident. */
+    snprintf(text, sizeof(text), event_fmt, 4, "2026-11-25T10:03:00Z");
+    event = cJSON_Parse(text);
+    tr_kube_result_dispose(&result);
+    assert_int_equal(tr_kube_classify(&o, cache, "test", TR_KUBE_RES_EVENTS, event,
+                                      tr_kube_time_ms("2026-11-25T10:03:00Z"), &result), 0);
+    assert_int_equal(result.finding_count, 1);
+    assert_int_equal(result.findings[0].failure_class, TR_KCLASS_SCHEDULING);
+    cJSON_Delete(event);
+    /* The pod's own condition: unschedulable since 10:00, looked at 30 s later and later. */
+    tr_kube_result_dispose(&result);
+    event = shared("pod-unschedulable.json");
+    {
+        const char *since = tr_kube_obj_str(tr_kube_obj_condition(event, "PodScheduled"),
+                                            "lastTransitionTime");
+        int64_t t0 = tr_kube_time_ms(since);
+
+        assert_true(t0 > 0);
+        assert_int_equal(tr_kube_classify(&o, cache, "test", TR_KUBE_RES_PODS, event,
+                                          t0 + 30000, &result), 0);
+        assert_int_equal(result.finding_count, 0);
+        tr_kube_result_dispose(&result);
+        assert_int_equal(tr_kube_classify(&o, cache, "test", TR_KUBE_RES_PODS, event,
+                                          t0 + 130000, &result), 0);
+        assert_int_equal(result.finding_count, 1);
+    }
+    cJSON_Delete(event);
+}
+
 static void test_failed_mount_names_volume_and_missing_configmap(void **state)
 {
     const tr_kube_finding *f;
@@ -639,6 +692,7 @@ int main(void)
         T(test_backoff_event_of_oom_killed_pod_joins_the_oomkilled_incident),
         T(test_events_list_yields_only_the_warning_failed_scheduling),
         T(test_events_v1_failed_scheduling_reads_note_and_series),
+        T(test_failed_scheduling_waits_for_the_grace_period),
         T(test_failed_mount_names_volume_and_missing_configmap),
         T(test_three_liveness_failures_are_unhealthy_with_probe_output),
         T(test_pvc_provisioning_failed_names_storage_class),
