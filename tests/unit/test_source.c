@@ -50,7 +50,11 @@ static void make_upstream(void)
        "  template:\\n    spec:\\n      containers:\\n      - name: web\\n"
        "        image: nginx:1.25\\n        envFrom:\\n        - secretRef:\\n"
        "            name: web-creds\\n' > base/app.yaml && "
-       "printf 'resources:\\n- app.yaml\\n- secret.yaml\\n' > base/kustomization.yaml && "
+       "printf 'apiVersion: batch/v1\\nkind: CronJob\\nmetadata:\\n  name: nightly-backup\\n"
+       "spec:\\n  schedule: \\\"0 2 * * *\\\"\\n---\\napiVersion: batch/v1\\nkind: Job\\n"
+       "metadata:\\n  name: migrate\\nspec:\\n  backoffLimit: 1\\n' > base/jobs.yaml && "
+       "printf 'resources:\\n- app.yaml\\n- secret.yaml\\n- jobs.yaml\\n' "
+       "> base/kustomization.yaml && "
        "printf 'apiVersion: v1\\nkind: Secret\\nmetadata:\\n  name: web-credentials\\n"
        "stringData:\\n  password: " DB_PASSWORD "\\n' > base/secret.yaml && "
        "printf 'namePrefix: prod-\\nnamespace: shop\\nresources:\\n- ../../base\\n' "
@@ -236,6 +240,28 @@ static void test_source_finds_overlay_renamed_deployment_with_history(void **sta
     fixture_close(&f);
 }
 
+/* Jobs and the CronJobs that make them are found like any workload. */
+static void test_source_finds_cronjob_and_job_manifests(void **state)
+{
+    fixture f;
+    char url[512];
+
+    (void)state;
+    snprintf(url, sizeof(url), "file://%s/repos/gitops.git", server_dir);
+    fixture_open(&f, url, NULL, "file");
+    gather(&f, "kubernetes", "CronJob", "shop", "prod-nightly-backup", "{}");
+    assert_contains(f.section, "\"file\":\"base/jobs.yaml\"");
+    assert_contains(f.section, "\"document_index\":0");
+    assert_contains(f.section, "schedule:");
+    tr_free(f.section);
+    f.section = NULL;
+    gather(&f, "kubernetes", "Job", "shop", "prod-migrate", "{}");
+    assert_contains(f.section, "\"file\":\"base/jobs.yaml\"");
+    assert_contains(f.section, "\"document_index\":1");
+    assert_contains(f.section, "backoffLimit: 1");
+    fixture_close(&f);
+}
+
 static void test_source_terraform_block_and_history_redacted(void **state)
 {
     fixture f;
@@ -319,6 +345,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_source_finds_overlay_renamed_deployment_with_history),
+        cmocka_unit_test(test_source_finds_cronjob_and_job_manifests),
         cmocka_unit_test(test_source_terraform_block_and_history_redacted),
         cmocka_unit_test(test_source_no_match_is_an_error_section),
         cmocka_unit_test(test_wrong_password_degrades_repo_and_source_says_why),
