@@ -25,10 +25,10 @@ PATCH = ("```diff\n--- a/apps/web.yaml\n+++ b/apps/web.yaml\n@@ -6,2 +6,2 @@\n s
 PR_BODY = os.path.join(SHARED, "fixtures", "github", "pygithub-Repository.testCreatePull.201.txt")
 
 
-def fake_llm(port):
-    reply = {"summary": "web has no replicas", "root_cause": "replicas is 0 in apps/web.yaml",
-             "severity": "error", "confidence": 0.9, "evidence": ["replicas: 0"],
-             "remediation": ["set replicas to 2"], "patch": PATCH}
+def fake_llm(port, patch=PATCH):
+    reply = {"summary": "web is broken by its manifest", "root_cause": "apps/web.yaml",
+             "severity": "error", "confidence": 0.9, "evidence": ["apps/web.yaml"],
+             "remediation": ["apply the patch"], "patch": patch}
 
     class H(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
@@ -108,15 +108,19 @@ def wait_state(d, incident_id, states, timeout=60):
                          % (incident_id, states, shown, d.stderr()))
 
 
-def test_accepted_patch_becomes_one_pr_followed_to_merged():
+def fix_flow(manifest, patch, fixed, make_incident, extra_config="", env=None):
+    """A repository holding apps/web.yaml = manifest on a real git server, a fake model
+    that proposes patch, a fake GitHub; make_incident(d) opens the incident and returns
+    its id; `triaged accept` must give one PR whose branch holds fixed, followed to
+    merged."""
     if shutil.which("lighttpd") is None:
         raise SkipTest("lighttpd is not installed")
     work = tempfile.mkdtemp(prefix="triaged-it-git-")
     server_dir = os.path.join(work, "server")
     os.makedirs(server_dir)
-    env = dict(os.environ, GIT_HTTP_USER="triaged", GIT_HTTP_PASSWORD="it-git-s3cret")
+    genv = dict(os.environ, GIT_HTTP_USER="triaged", GIT_HTTP_PASSWORD="it-git-s3cret")
     tool = os.path.join(ROOT, "tests", "tools", "git-http-server")
-    git_port = int(subprocess.run([tool, "start", server_dir], env=env, check=True,
+    git_port = int(subprocess.run([tool, "start", server_dir], env=genv, check=True,
                                   capture_output=True, text=True).stdout.strip())
     bare = os.path.join(server_dir, "repos", "deploy.git")
     seed = os.path.join(work, "seed")
@@ -124,11 +128,11 @@ def test_accepted_patch_becomes_one_pr_followed_to_merged():
     subprocess.run(GIT + ["init", "-q", seed], check=True)
     os.makedirs(os.path.join(seed, "apps"))
     with open(os.path.join(seed, "apps", "web.yaml"), "w") as f:
-        f.write(WEB)
+        f.write(manifest)
     subprocess.run("git add -A && %s commit -qm initial && git push -q %s HEAD:refs/heads/main"
                    % (" ".join(GIT), bare), shell=True, cwd=seed, check=True)
 
-    llm = serve(fake_llm(free_port()))
+    llm = serve(fake_llm(free_port(), patch))
     gh = FakeGitHub()
     serve(gh.server)
     d = Daemon(config_text=(
@@ -140,15 +144,12 @@ def test_accepted_patch_becomes_one_pr_followed_to_merged():
         'username = "triaged"\nauthor = "Fixer Bot <fixer@example.com>"\n'
         '[forge]\nkind = "github"\napi_url = "http://127.0.0.1:%d"\nrepo = "acme/deploy"\n'
         'token_env = "TR_IT_FORGE"\n[fixer]\npoll_interval = "1s"\n'
-        % (llm.server_address[1], git_port, gh.port)),
-        env={"TR_IT_GIT": "it-git-s3cret", "TR_IT_FORGE": "ghp-it-forge-token"})
+        % (llm.server_address[1], git_port, gh.port)) + extra_config,
+        env=dict({"TR_IT_GIT": "it-git-s3cret", "TR_IT_FORGE": "ghp-it-forge-token"},
+                 **(env or {})))
     try:
         d.start()
-        log, _ = failing_log("validation")
-        status, _, body = d.request("POST", "/v1/terraform/runs?workspace=fix&operation=apply",
-                                    body=log)
-        assert status == 202, body
-        incident_id = json.loads(body)["incident_id"]
+        incident_id = make_incident(d)
         wait_state(d, incident_id, ("analyzed", "patch_proposed"))
         res = run_cli("accept", str(incident_id), "-c", d.config, env=d.env)
         assert res.returncode == 0, (res.stdout, res.stderr)
@@ -158,7 +159,7 @@ def test_accepted_patch_becomes_one_pr_followed_to_merged():
         branch = "triaged/%d" % incident_id
         content = subprocess.run(["git", "--git-dir", bare, "show", branch + ":apps/web.yaml"],
                                  check=True, capture_output=True, text=True).stdout
-        assert content == WEB.replace("replicas: 0", "replicas: 2"), content
+        assert content == fixed, content
         count = subprocess.run(["git", "--git-dir", bare, "rev-list", "--count",
                                 "main.." + branch], check=True, capture_output=True,
                                text=True).stdout.strip()
@@ -185,5 +186,67 @@ def test_accepted_patch_becomes_one_pr_followed_to_merged():
         d.cleanup()
         llm.shutdown()
         gh.server.shutdown()
-        subprocess.run([tool, "stop", server_dir], env=env)
+        subprocess.run([tool, "stop", server_dir], env=genv)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_accepted_patch_becomes_one_pr_followed_to_merged():
+    def terraform_failure(d):
+        log, _ = failing_log("validation")
+        status, _, body = d.request("POST", "/v1/terraform/runs?workspace=fix&operation=apply",
+                                    body=log)
+        assert status == 202, body
+        return json.loads(body)["incident_id"]
+    fix_flow(WEB, PATCH, WEB.replace("replicas: 0", "replicas: 2"), terraform_failure)
+
+
+OOM_WEB = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+           "  namespace: fixe2e\n  annotations:\n" + SECRET_LINE +
+           "spec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: web\n"
+           "  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n"
+           "      containers:\n      - name: app\n        image: registry.example/web:1.0\n"
+           "        resources:\n          limits:\n            memory: 64Mi\n")
+OOM_PATCH = ("--- a/apps/web.yaml\n+++ b/apps/web.yaml\n@@ -19,3 +19,3 @@\n"
+             "         resources:\n           limits:\n-            memory: 64Mi\n"
+             "+            memory: 256Mi\n")
+
+
+def test_oom_killed_deployment_on_k8s_local_gets_a_pr_raising_its_limit():
+    """From the cluster to the PR: the Deployment of the repo's manifest, deployed on
+    k8s-local, is OOM-killed in a loop; the watcher opens the incident, the model
+    proposes raising the limit in apps/web.yaml (its hunk header two lines off, as models
+    write them), `triaged accept` opens one PR whose branch holds exactly that fix (the
+    annotation line with its trailing blanks kept)."""
+    from test_kube_incidents import ensure_node, pods_of, play_kubelet_oom_crashloop
+    from test_kube_watch import cluster
+
+    c = cluster()
+    ensure_node(c)
+    c.ensure_namespace("fixe2e")
+    c.api("POST", "/apis/apps/v1/namespaces/fixe2e/deployments", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{
+                                  "name": "app", "image": "registry.example/web:1.0",
+                                  "resources": {"limits": {"memory": "64Mi"}}}]}}}})
+
+    def oom_crashloop(d):
+        for pod in pods_of(c, "fixe2e", "web", 1):
+            play_kubelet_oom_crashloop(c, "fixe2e", pod)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            found = [i for i in json.loads(d.request("GET", "/v1/incidents")[2])["incidents"]
+                     if i["namespace"] == "fixe2e" and i["name"] == "web"]
+            if found:
+                assert found[0]["reason"] == "OOMKilled", found
+                return found[0]["id"]
+            time.sleep(0.5)
+        raise AssertionError("no incident for fixe2e/web:\n" + d.stderr()[-3000:])
+    try:
+        fix_flow(OOM_WEB, OOM_PATCH, OOM_WEB.replace("memory: 64Mi", "memory: 256Mi"),
+                 oom_crashloop,
+                 '[kubernetes]\ncluster_name = "test"\nexclude_namespaces = []\n',
+                 {"KUBECONFIG": c.path("admin.kubeconfig")})
+    finally:
+        c.api("DELETE", "/apis/apps/v1/namespaces/fixe2e/deployments/web")
