@@ -18,7 +18,22 @@ GHP = "ghp_Z9y8X7w6V5u4T3s2R1q0PONMLKJIHGFE1234"
 AWS = "AKIAJ7EXAMPLEKEY4TST"
 PEM = ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAtestkeymaterialonly0123456789\n"
        "-----END RSA PRIVATE KEY-----\n")
-SECRETS = [PASSWORD, GHP, AWS, "MIIEowIBAAKCAQEAtestkeymaterialonly"]
+# One of every kind the redactor claims, written into the HCL the prompt quotes.
+MORE = {
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0cmlhZ2VkLXRlc3QifQ.c2lnbmF0dXJlLXRlc3Qtb25seQ",
+    "gcp": "AIzaSyD3xAmPleKeY-0123456789abcdefghijkl",
+    "azure": "AccountKey=q1W2e3R4t5Y6u7I8o9P0aSdFgHjKlZxCvBnM1234567890abcdefABCDEFGHIJ==",
+    "slack": "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+    "stripe": "sk_live_51HdTestOnlyAbCdEfGhIjKlMnOp",
+    "openai": "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+    "gitlab": "glpat-AbCdEfGhIjKlMnOpQrSt",
+    "url": "https://deployer:Url-Passw0rd-9@registry.example.com/v2/",
+}
+SECRETS = [PASSWORD, GHP, AWS, "MIIEowIBAAKCAQEAtestkeymaterialonly",
+           "c2lnbmF0dXJlLXRlc3Qtb25seQ", "AIzaSyD3xAmPleKeY-0123456789abcdefghijkl",
+           "q1W2e3R4t5Y6u7I8o9P0aSdFgHjKlZxCvBnM", "AbCdEfGhIjKlMnOpQrStUvWx",
+           "51HdTestOnlyAbCdEfGhIjKlMnOp", "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz",
+           "glpat-AbCdEfGhIjKlMnOpQrSt", "Url-Passw0rd-9"]
 GIT = ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com",
        "-c", "init.defaultBranch=main"]
 
@@ -73,12 +88,14 @@ class GitServer:
               "namePrefix: prod-\nnamespace: gitops-shop\nresources:\n- ../../base\n")
         write(seed, "infra/main.tf", 'module "db" {\n  source = "./modules/db"\n'
               '  instance_size = "db.t3.nano"\n}\n')
-        write(seed, "infra/modules/db/main.tf", DB_TF.replace(
-            "  input = var.instance_size\n", "  input = var.instance_size\n  # " + AWS + "\n"))
+        seeded = DB_TF.replace(
+            "  input = var.instance_size\n", "  input = var.instance_size\n  # " + AWS + "\n" +
+            "".join("  # %s: %s\n" % kv for kv in sorted(MORE.items())))
+        write(seed, "infra/modules/db/main.tf", seeded)
         write(seed, "keys/deploy.pem", PEM)
         sh("git", "add", "-A", cwd=seed)
         sh(*GIT, "commit", "-q", "-m", "initial layout", cwd=seed)
-        write(seed, "infra/modules/db/main.tf", DB_TF.replace(
+        write(seed, "infra/modules/db/main.tf", seeded.replace(
             "use db.t3.small", "use db.t3.small (" + GHP + ")"))
         sh("git", "add", "-A", cwd=seed)
         sh(*GIT, "commit", "-q", "-m", "db: tighten the instance size precondition", cwd=seed)
@@ -131,6 +148,8 @@ def test_terraform_incident_prompt_has_the_hcl_block_and_history_without_secrets
         assert "   6 |" in prompt, prompt  # numbered lines around the diagnostic
         assert git.head in prompt, prompt
         assert "db: tighten the instance size precondition" in prompt, prompt
+        # The seeded lines reached the prompt, their values masked.
+        assert "# jwt: <redacted:" in prompt and "# stripe: <redacted:" in prompt, prompt
         for body in llm.bodies:
             for secret in SECRETS:
                 assert secret not in body, secret
