@@ -206,6 +206,14 @@ static void on_lease_stopped(void *userdata)
 
 /* ------------------------------------------------------------ fixer */
 
+/* The fixer's schema source, asked when a job starts: d->kube comes and goes with leadership. */
+static tr_kube_client *fixer_kube_client(void *userdata)
+{
+    daemon_state *d = userdata;
+
+    return d->kube ? tr_kube_watcher_client(d->kube) : NULL;
+}
+
 /* PRs for accepted patches when a forge and a GitOps repository are configured. */
 static int start_fixer(daemon_state *d, tr_error *err)
 {
@@ -247,6 +255,9 @@ static int start_fixer(daemon_state *d, tr_error *err)
     o.allowed_paths = (const char *const *)paths->items;
     o.allowed_path_count = paths->count;
     o.terraform_validate = 1;
+    o.http = d->http;
+    o.kube_client = fixer_kube_client;
+    o.kube_userdata = d;
     if ((rc = tr_fixer_new(&d->fixer, &d->loop, &o, err)) != TR_OK)
         return rc;
     d->actions.on_decision = tr_fixer_on_decision;

@@ -34,6 +34,7 @@ static void maybe_free(tr_fixer *f)
         return;
     cb = f->closed_cb;
     ud = f->closed_userdata;
+    fixer_schema_dispose(f);
     tr_free(f->author);
     tr_free(f->public_url);
     tr_free(f);
@@ -439,6 +440,7 @@ void tr_fixer_close(tr_fixer *f, void (*closed_cb)(void *userdata), void *userda
     f->closing = 1;
     f->closed_cb = closed_cb;
     f->closed_userdata = userdata;
+    fixer_schema_close(f);
     uv_close((uv_handle_t *)&f->scan_timer, on_timer_closed);
     uv_close((uv_handle_t *)&f->poll_timer, on_timer_closed);
 }

@@ -7,7 +7,8 @@
  *            [fixer] auto_pr and a matching policy (min_confidence,
  *            namespaces, severities) a decision by "policy" accepts it.
  *   validate (thread pool) sync the GitOps repository and tr_patch_check the
- *            patch against the branch head; a refused patch is sent back to
+ *            patch against the branch head (changed Kubernetes YAML also against
+ *            the cluster's /openapi/v2, fetched hourly); a refused patch is sent back to
  *            the LLM once (tr_patch_repair_prompt) and checked again.
  *   push     (thread pool) one commit on `triaged/<incident id>` from the
  *            head, pushed with a lease. A branch already on the remote with
@@ -43,6 +44,8 @@
 #include "error.h"
 #include "forge.h"
 #include "gitrepo.h"
+#include "http_client.h"
+#include "kube_client.h"
 #include "metrics.h"
 #include "openai.h"
 #include "patch.h"
@@ -70,6 +73,14 @@ typedef struct tr_fixer_options {
     size_t allowed_path_count;
     const char *terraform_bin;        /* [terraform on PATH] */
     int terraform_validate;           /* [0 = fmt only]; 1 = init + validate too */
+    /*
+     * [no schema check]: the apiserver whose GET /openapi/v2 validates changed Kubernetes
+     * YAML. kube_client(kube_userdata) is called when a job starts (the client may change
+     * with leader election) and may return NULL; http sends the GET.
+     */
+    tr_http_client *http;
+    tr_kube_client *(*kube_client)(void *userdata);
+    void *kube_userdata;
     uint64_t scan_interval_ms;        /* [30 s] */
     uint64_t poll_interval_ms;        /* [policy->poll_interval_ms, else 60 s] */
     int64_t (*now_ms)(void *userdata); /* [wall clock] */

@@ -9,6 +9,9 @@
 #include "fixer.h"
 
 #include "buf.h"
+#include "openapi.h"
+
+typedef struct fixer_schema fixer_schema; /* a refcounted tr_openapi_set */
 
 struct tr_fixer {
     uv_loop_t *loop;
@@ -30,6 +33,12 @@ struct tr_fixer {
     tr_metric_family *prs_opened;
     tr_metric_family *prs_merged;
     tr_metric_family *prs_closed;
+    fixer_schema *schema;              /* the newest cluster schema; NULL until fetched */
+    int64_t schema_at_ms;              /* last fetch ended (0 = never) */
+    char schema_why[256];              /* why the last fetch gave no schema; "" = it did */
+    tr_http_call *schema_call;         /* GET /openapi/v2 under way */
+    void *schema_waiters[TR_FIXER_MAX_JOBS]; /* jobs waiting for it (fixer_job *) */
+    size_t schema_waiter_count;
 };
 
 int64_t fixer_now(const tr_fixer *f);
@@ -49,11 +58,27 @@ void fixer_fail(tr_fixer *f, int64_t incident_id, int expect_from, const char *r
 /* The branch a fix of incident id goes to: "triaged/<id>". */
 void fixer_branch_name(char *out, size_t cap, int64_t incident_id);
 
+/*
+ * The cluster schema (fixer_schema.c). fixer_schema_wait: 1 when a GET /openapi/v2 is under
+ * way and job will be resumed by fixer_job_schema_ready (fixer_job.c), 0 to go on at once.
+ * fixer_schema_acquire takes a reference on the newest set (NULL when none), released with
+ * fixer_schema_release; fixer_schema_why says why there is none. Loop thread only.
+ */
+int fixer_schema_wait(tr_fixer *f, void *job);
+void fixer_job_schema_ready(void *job);
+fixer_schema *fixer_schema_acquire(tr_fixer *f);
+const tr_openapi_set *fixer_schema_set(const fixer_schema *s);
+void fixer_schema_release(fixer_schema *s);
+const char *fixer_schema_why(const tr_fixer *f);
+void fixer_schema_close(tr_fixer *f);   /* cancel the GET (closing) */
+void fixer_schema_dispose(tr_fixer *f); /* drop the fixer's own reference (freeing) */
+
 /* Texts (fixer_text.c). Each returns a string the caller frees with tr_free, NULL on ENOMEM. */
 char *fixer_commit_message(const tr_store_incident *inc, const tr_store_analysis *an,
                            const char *public_url);
 char *fixer_pr_title(const tr_store_incident *inc, const tr_store_analysis *an);
 char *fixer_pr_body(const tr_store_incident *inc, const tr_store_analysis *an,
-                    const tr_patch_result *res, int repaired, const char *public_url);
+                    const tr_patch_result *res, int repaired, const char *schema_skipped,
+                    const char *public_url);
 
 #endif

@@ -36,6 +36,9 @@ typedef struct fixer_job {
     int repaired;                /* the LLM was asked to repair it */
     char first_refusal[TR_ERROR_MSG_MAX];
     tr_patch_result *res;        /* set by validate */
+    fixer_schema *schema;        /* the cluster schema checked against (a reference) */
+    tr_patch_options patch_opts; /* the fixer's, with the schema hook when there is one */
+    char schema_skipped[300];    /* why there is no schema check; "" = there is one */
     char branch[BRANCH_MAX];
     char head_commit[TR_GITREPO_OID_HEX];
     int pushed;                  /* 0 = the remote already had this tree */
@@ -52,6 +55,7 @@ static void job_free(fixer_job *job)
     tr_store_incident_free(job->incident);
     tr_store_analysis_free(job->analysis);
     tr_patch_result_free(job->res);
+    fixer_schema_release(job->schema);
     tr_free(job->patch);
     tr_free(job->message);
     tr_free(job->title);
@@ -282,7 +286,7 @@ static int validate_work(const tr_gitrepo_spec *spec, void *userdata)
     tr_patch_result_free(job->res);
     job->res = NULL;
     return tr_patch_check(&job->res, spec->work_dir, ref, job->patch, strlen(job->patch),
-                          &job->fixer->patch_opts, &job->err);
+                          &job->patch_opts, &job->err);
 }
 
 static void validate_done(tr_gitrepo *repo, int status, void *userdata);
@@ -395,7 +399,7 @@ static void patch_valid(fixer_job *job)
     job->message = fixer_commit_message(job->incident, job->analysis, f->public_url);
     job->title = fixer_pr_title(job->incident, job->analysis);
     job->body = fixer_pr_body(job->incident, job->analysis, job->res, job->repaired,
-                              f->public_url);
+                              job->schema ? NULL : job->schema_skipped, f->public_url);
     if (job->message == NULL || job->title == NULL || job->body == NULL) {
         job_end(job);
         return;
@@ -500,7 +504,33 @@ int fixer_job_start(tr_fixer *f, int64_t incident_id)
         return TR_OK;
     }
     job->patch = tr_strdup(job->analysis->patch);
-    if (job->patch == NULL || queue_validate(job) != TR_OK)
+    if (job->patch == NULL) {
         job_end(job);
+        return TR_OK;
+    }
+    if (!fixer_schema_wait(f, job))
+        fixer_job_schema_ready(job);
     return TR_OK;
+}
+
+/* The schema is there (or will not be): validate with it. */
+void fixer_job_schema_ready(void *userdata)
+{
+    fixer_job *job = userdata;
+    tr_fixer *f = job->fixer;
+
+    if (f->closing) {
+        job_end(job);
+        return;
+    }
+    job->patch_opts = f->patch_opts;
+    job->schema = fixer_schema_acquire(f);
+    if (job->schema != NULL) {
+        job->patch_opts.yaml_hook = tr_openapi_yaml_hook;
+        job->patch_opts.yaml_hook_ctx = (void *)fixer_schema_set(job->schema);
+    } else {
+        snprintf(job->schema_skipped, sizeof(job->schema_skipped), "%s", fixer_schema_why(f));
+    }
+    if (queue_validate(job) != TR_OK)
+        job_end(job);
 }

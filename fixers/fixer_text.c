@@ -147,7 +147,8 @@ static int put_quotes(tr_buf *b, const char *evidence_json)
     return rc;
 }
 
-static int put_checks(tr_buf *b, const tr_patch_result *res, int repaired)
+static int put_checks(tr_buf *b, const tr_patch_result *res, int repaired,
+                      const char *schema_skipped)
 {
     size_t i;
     int rc = tr_buf_printf(b, "\n### Validation\n\n%zu file(s), +%zu -%zu lines",
@@ -173,11 +174,14 @@ static int put_checks(tr_buf *b, const tr_patch_result *res, int repaired)
         if (rc == TR_OK)
             rc = tr_buf_puts(b, "\n");
     }
+    if (rc == TR_OK && schema_skipped != NULL)
+        rc = tr_buf_printf(b, "- schema: skipped (no cluster schema: %s)\n", schema_skipped);
     return rc;
 }
 
 char *fixer_pr_body(const tr_store_incident *inc, const tr_store_analysis *an,
-                    const tr_patch_result *res, int repaired, const char *public_url)
+                    const tr_patch_result *res, int repaired, const char *schema_skipped,
+                    const char *public_url)
 {
     tr_buf b = TR_BUF_INIT(BODY_MAX + 8192);
     int rc;
@@ -198,7 +202,7 @@ char *fixer_pr_body(const tr_store_incident *inc, const tr_store_analysis *an,
     if (rc == TR_OK)
         rc = put_quotes(&b, an->evidence_json);
     if (rc == TR_OK)
-        rc = put_checks(&b, res, repaired);
+        rc = put_checks(&b, res, repaired, schema_skipped);
     if (rc == TR_OK && public_url && *public_url) {
         rc = tr_buf_puts(&b, "\nIncident: ");
         if (rc == TR_OK)

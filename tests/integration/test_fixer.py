@@ -182,6 +182,7 @@ def fix_flow(manifest, patch, fixed, make_incident, extra_config="", env=None):
         assert b"triaged_fixer_prs_merged_total 1" in metrics, metrics
         assert b"it-git-s3cret" not in metrics and "it-git-s3cret" not in d.stderr()
         assert d.stop()[0] == 0
+        return posts[0][2]["body"]
     finally:
         d.cleanup()
         llm.shutdown()
@@ -197,7 +198,9 @@ def test_accepted_patch_becomes_one_pr_followed_to_merged():
                                     body=log)
         assert status == 202, body
         return json.loads(body)["incident_id"]
-    fix_flow(WEB, PATCH, WEB.replace("replicas: 0", "replicas: 2"), terraform_failure)
+    body = fix_flow(WEB, PATCH, WEB.replace("replicas: 0", "replicas: 2"), terraform_failure)
+    # No [kubernetes] cluster: the PR says the schema check was skipped, and why.
+    assert "- schema: skipped (no cluster schema: " in body, body
 
 
 OOM_WEB = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
@@ -244,9 +247,12 @@ def test_oom_killed_deployment_on_k8s_local_gets_a_pr_raising_its_limit():
             time.sleep(0.5)
         raise AssertionError("no incident for fixe2e/web:\n" + d.stderr()[-3000:])
     try:
-        fix_flow(OOM_WEB, OOM_PATCH, OOM_WEB.replace("memory: 64Mi", "memory: 256Mi"),
+        body = fix_flow(OOM_WEB, OOM_PATCH, OOM_WEB.replace("memory: 64Mi", "memory: 256Mi"),
                  oom_crashloop,
                  '[kubernetes]\ncluster_name = "test"\nexclude_namespaces = []\n',
                  {"KUBECONFIG": c.path("admin.kubeconfig")})
+        # Checked against k8s-local's own /openapi/v2.
+        assert ("- **schema** passed: apps/web.yaml: 1 object(s) match the cluster's schema"
+                in body), body
     finally:
         c.api("DELETE", "/apis/apps/v1/namespaces/fixe2e/deployments/web")
