@@ -112,7 +112,8 @@ def fix_flow(manifest, patch, fixed, make_incident, extra_config="", env=None):
     """A repository holding apps/web.yaml = manifest on a real git server, a fake model
     that proposes patch, a fake GitHub; make_incident(d) opens the incident and returns
     its id; `triaged accept` must give one PR whose branch holds fixed, followed to
-    merged."""
+    merged (returns the PR body). fixed None: the patch must be refused (the incident
+    failed, nothing pushed, no PR; returns the incident's error)."""
     if shutil.which("lighttpd") is None:
         raise SkipTest("lighttpd is not installed")
     work = tempfile.mkdtemp(prefix="triaged-it-git-")
@@ -154,6 +155,14 @@ def fix_flow(manifest, patch, fixed, make_incident, extra_config="", env=None):
         res = run_cli("accept", str(incident_id), "-c", d.config, env=d.env)
         assert res.returncode == 0, (res.stdout, res.stderr)
         shown = wait_state(d, incident_id, ("pr_open", "pr_merged", "failed"))
+        if fixed is None:
+            assert shown["incident"]["state"] == "failed", shown
+            assert not [r for r in gh.requests if r[0] == "POST"], gh.requests
+            refs = subprocess.run(["git", "--git-dir", bare, "for-each-ref", "refs/heads/"],
+                                  check=True, capture_output=True, text=True).stdout
+            assert "triaged/" not in refs, refs
+            assert d.stop()[0] == 0
+            return shown["incident"]["error"]
         assert shown["incident"]["state"] in ("pr_open", "pr_merged"), shown
 
         branch = "triaged/%d" % incident_id
@@ -214,19 +223,16 @@ OOM_PATCH = ("--- a/apps/web.yaml\n+++ b/apps/web.yaml\n@@ -19,3 +19,3 @@\n"
              "+            memory: 256Mi\n")
 
 
-def test_oom_killed_deployment_on_k8s_local_gets_a_pr_raising_its_limit():
-    """From the cluster to the PR: the Deployment of the repo's manifest, deployed on
-    k8s-local, is OOM-killed in a loop; the watcher opens the incident, the model
-    proposes raising the limit in apps/web.yaml (its hunk header two lines off, as models
-    write them), `triaged accept` opens one PR whose branch holds exactly that fix (the
-    annotation line with its trailing blanks kept)."""
+def oom_killed_web(ns):
+    """The repo's Deployment web deployed on k8s-local in ns; returns make_incident for
+    fix_flow: it plays the kubelet (OOM-killed, backing off) and waits for the incident."""
     from test_kube_incidents import ensure_node, pods_of, play_kubelet_oom_crashloop
     from test_kube_watch import cluster
 
     c = cluster()
     ensure_node(c)
-    c.ensure_namespace("fixe2e")
-    c.api("POST", "/apis/apps/v1/namespaces/fixe2e/deployments", {
+    c.ensure_namespace(ns)
+    c.api("POST", "/apis/apps/v1/namespaces/%s/deployments" % ns, {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
                  "template": {"metadata": {"labels": {"app": "web"}},
@@ -234,25 +240,54 @@ def test_oom_killed_deployment_on_k8s_local_gets_a_pr_raising_its_limit():
                                   "name": "app", "image": "registry.example/web:1.0",
                                   "resources": {"limits": {"memory": "64Mi"}}}]}}}})
 
-    def oom_crashloop(d):
-        for pod in pods_of(c, "fixe2e", "web", 1):
-            play_kubelet_oom_crashloop(c, "fixe2e", pod)
+    def make_incident(d):
+        for pod in pods_of(c, ns, "web", 1):
+            play_kubelet_oom_crashloop(c, ns, pod)
         deadline = time.time() + 60
         while time.time() < deadline:
             found = [i for i in json.loads(d.request("GET", "/v1/incidents")[2])["incidents"]
-                     if i["namespace"] == "fixe2e" and i["name"] == "web"]
+                     if i["namespace"] == ns and i["name"] == "web"]
             if found:
                 assert found[0]["reason"] == "OOMKilled", found
                 return found[0]["id"]
             time.sleep(0.5)
-        raise AssertionError("no incident for fixe2e/web:\n" + d.stderr()[-3000:])
+        raise AssertionError("no incident for %s/web:\n%s" % (ns, d.stderr()[-3000:]))
+
+    def delete():
+        c.api("DELETE", "/apis/apps/v1/namespaces/%s/deployments/web" % ns)
+    kube = ('[kubernetes]\ncluster_name = "test"\nexclude_namespaces = []\n',
+            {"KUBECONFIG": c.path("admin.kubeconfig")})
+    return make_incident, delete, kube
+
+
+def test_oom_killed_deployment_on_k8s_local_gets_a_pr_raising_its_limit():
+    """From the cluster to the PR: the Deployment of the repo's manifest, deployed on
+    k8s-local, is OOM-killed in a loop; the watcher opens the incident, the model
+    proposes raising the limit in apps/web.yaml (its hunk header two lines off, as models
+    write them), `triaged accept` opens one PR whose branch holds exactly that fix (the
+    annotation line with its trailing blanks kept)."""
+    make_incident, delete, kube = oom_killed_web("fixe2e")
     try:
         body = fix_flow(OOM_WEB, OOM_PATCH, OOM_WEB.replace("memory: 64Mi", "memory: 256Mi"),
-                 oom_crashloop,
-                 '[kubernetes]\ncluster_name = "test"\nexclude_namespaces = []\n',
-                 {"KUBECONFIG": c.path("admin.kubeconfig")})
+                        make_incident, *kube)
         # Checked against k8s-local's own /openapi/v2.
         assert ("- **schema** passed: apps/web.yaml: 1 object(s) match the cluster's schema"
                 in body), body
     finally:
-        c.api("DELETE", "/apis/apps/v1/namespaces/fixe2e/deployments/web")
+        delete()
+
+
+def test_patch_the_cluster_schema_refuses_is_never_pushed():
+    """The model misspells a field (resoures:); the YAML still parses with the same kind
+    and name, but k8s-local's /openapi/v2 says the field does not exist: after the one
+    repair request (the fake model repeats itself) the incident fails with that reason,
+    and nothing is pushed or opened."""
+    bad = ("--- a/apps/web.yaml\n+++ b/apps/web.yaml\n@@ -21,3 +21,3 @@\n"
+           "-        resources:\n+        resoures:\n           limits:\n"
+           "             memory: 64Mi\n")
+    make_incident, delete, kube = oom_killed_web("fixe2e-bad")
+    try:
+        error = fix_flow(OOM_WEB, bad, None, make_incident, *kube)
+        assert "resoures: unknown field" in error, error
+    finally:
+        delete()
