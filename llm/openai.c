@@ -272,7 +272,7 @@ int llm_check_budgets(tr_llm *llm, int charge_call, tr_error *err)
             rc = TR_ELIMIT;
     } else {
         rc = llm_budget_add(llm, BUDGET_CALLS_KEY, now - now % HOUR_MS, 1,
-                        llm->cfg->max_calls_per_hour, err);
+                            llm->cfg->max_calls_per_hour, err);
     }
     if (rc == TR_ELIMIT)
         return tr_error_set(err, TR_ELIMIT,
