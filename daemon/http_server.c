@@ -23,6 +23,7 @@
  * Which handler gets a request (and 404/405) is decided in http_router.c.
  */
 #include "http_server.h"
+#include "http_server_internal.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -38,392 +39,10 @@
 #define READ_AHEAD_BYTES ((size_t)64 * 1024)
 #define READ_CHUNK_BYTES ((size_t)64 * 1024)
 #define INBUF_MAX (READ_AHEAD_BYTES + 2 * READ_CHUNK_BYTES)
-#define EXTRA_HEADERS_MAX ((size_t)16 * 1024)
-#define LINGER_MS 2000
 
-typedef enum phase { PH_IDLE, PH_HEADERS, PH_BODY, PH_HANDLER, PH_WRITING, PH_LINGER } phase;
-
-typedef struct conn conn;
-
-struct tr_http_server {
-    uv_loop_t *loop;
-    tr_http_server_options opt;
-    uv_tcp_t listener;
-    uv_timer_t shutdown_timer;
-    int listener_open;
-    int port;
-    tr_http_router router;
-    struct {
-        char *path;
-        size_t max_bytes;
-    } body_limits[TR_HTTP_SERVER_MAX_BODY_LIMITS];
-    size_t body_limit_count;
-    conn *conns;          /* every connection whose handles are not yet closed */
-    unsigned rejects_open; /* refused sockets whose close is pending */
-    int closing;
-    int finished;
-    tr_http_closed_cb on_closed;
-    void *closed_userdata;
-    tr_http_server_stats stats;
-    tr_metric_family *m_requests, *m_open, *m_accepted, *m_rejected, *m_timeouts;
-    tr_metric_family *m_aborted, *m_duration;
-};
-
-struct conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_shutdown_t shutdown;
-    tr_http_server *srv;
-    conn *prev, *next;
-    tr_http_parser *parser;
-    tr_buf inbuf;
-    tr_http_req *pending;
-    phase phase;
-    int reading;
-    int closing;
-    int handles_open;
-    int peer_loopback;
-};
-
-struct tr_http_req {
-    conn *conn; /* NULL once aborted */
-    tr_http_inbound *parsed;
-    int head;
-    tr_http_router_params params;
-    tr_buf extra_headers;
-    tr_http_abort_cb abort_cb;
-    void *abort_userdata;
-    int peer_loopback;
-    uint64_t start_ms;
-};
-
-typedef struct write_req {
-    uv_write_t req;
-    conn *conn;
-    char *data;
-    int is_answer;
-    int keep_alive;
-} write_req;
-
-static void conn_close(conn *c);
-static void conn_process(conn *c);
 static void on_conn_timer(uv_timer_t *timer);
 static void start_reading(conn *c);
 static void maybe_finished(tr_http_server *srv);
-
-/* ------------------------------------------------------------ requests */
-
-static void req_free(tr_http_req *req)
-{
-    tr_http_router_params_dispose(&req->params);
-    tr_http_inbound_free(req->parsed);
-    tr_buf_dispose(&req->extra_headers);
-    tr_free(req);
-}
-
-/*
- * Detach c's pending request from c and tell the handler; the request waits
- * for its respond. Taking the connection (not the request) keeps the clearing
- * of c->pending visible to callers that look at it again afterwards.
- */
-static void req_abort(conn *c)
-{
-    tr_http_req *req = c->pending;
-    tr_http_server *srv = c->srv;
-
-    c->pending = NULL;
-    req->conn = NULL;
-    srv->stats.requests_aborted++;
-    (void)tr_metric_inc(srv->m_aborted, 1);
-    if (req->abort_cb)
-        req->abort_cb(req, req->abort_userdata);
-}
-
-const char *tr_http_req_method(const tr_http_req *req)
-{
-    return tr_http_inbound_method(req->parsed);
-}
-
-const char *tr_http_req_path(const tr_http_req *req)
-{
-    return tr_http_inbound_path(req->parsed);
-}
-
-const char *tr_http_req_query(const tr_http_req *req, const char *name)
-{
-    return tr_http_inbound_param(req->parsed, name);
-}
-
-const char *tr_http_req_header(const tr_http_req *req, const char *name)
-{
-    return tr_http_inbound_header(req->parsed, name);
-}
-
-const char *tr_http_req_body(const tr_http_req *req, size_t *len)
-{
-    return tr_http_inbound_body(req->parsed, len);
-}
-
-const char *tr_http_req_param(const tr_http_req *req, const char *name)
-{
-    return tr_http_router_param(&req->params, name);
-}
-
-int tr_http_req_peer_is_loopback(const tr_http_req *req)
-{
-    return req->peer_loopback;
-}
-
-const tr_http_inbound *tr_http_req_inbound(const tr_http_req *req)
-{
-    return req->parsed;
-}
-
-void tr_http_req_on_abort(tr_http_req *req, tr_http_abort_cb cb, void *userdata)
-{
-    req->abort_cb = cb;
-    req->abort_userdata = userdata;
-}
-
-static int header_text_ok(const char *s)
-{
-    for (; *s; s++)
-        if (*s == '\r' || *s == '\n')
-            return 0;
-    return 1;
-}
-
-int tr_http_req_add_header(tr_http_req *req, const char *name, const char *value)
-{
-    static const char *const owned[] = { "Content-Length", "Connection", "Transfer-Encoding" };
-    size_t i;
-
-    if (name == NULL || value == NULL || name[0] == '\0' || strchr(name, ':') ||
-        !header_text_ok(name) || !header_text_ok(value))
-        return TR_EINVAL;
-    for (i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
-        if (strcasecmp(name, owned[i]) == 0)
-            return TR_EINVAL;
-    if (req->extra_headers.max_len == 0)
-        tr_buf_init(&req->extra_headers, EXTRA_HEADERS_MAX);
-    return tr_buf_printf(&req->extra_headers, "%s: %s\r\n", name, value);
-}
-
-/* ------------------------------------------------------------ writing */
-
-static void arm(conn *c, unsigned ms)
-{
-    if (ms == 0)
-        (void)uv_timer_stop(&c->timer);
-    else
-        (void)uv_timer_start(&c->timer, on_conn_timer, ms, 0);
-}
-
-static void on_write(uv_write_t *wreq, int status)
-{
-    write_req *w = (write_req *)wreq;
-    conn *c = w->conn;
-    int is_answer = w->is_answer, keep_alive = w->keep_alive;
-
-    tr_free(w->data);
-    tr_free(w);
-    if (c->closing)
-        return;
-    if (status < 0) {
-        conn_close(c);
-        return;
-    }
-    if (!is_answer)
-        return;
-    if (!keep_alive) {
-        c->phase = PH_LINGER;
-        arm(c, LINGER_MS);
-        if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, NULL) != 0) {
-            conn_close(c);
-            return;
-        }
-    } else {
-        c->phase = PH_IDLE;
-        arm(c, c->srv->opt.idle_timeout_ms);
-    }
-    conn_process(c);
-}
-
-/* Takes data (tr_malloc'd). Returns 0 or closes the connection. */
-static int conn_write(conn *c, char *data, size_t len, int is_answer, int keep_alive)
-{
-    write_req *w = tr_calloc(1, sizeof(*w));
-    uv_buf_t buf = uv_buf_init(data, (unsigned)len);
-
-    if (w == NULL) {
-        tr_free(data);
-        conn_close(c);
-        return TR_ENOMEM;
-    }
-    w->conn = c;
-    w->data = data;
-    w->is_answer = is_answer;
-    w->keep_alive = keep_alive;
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
-        tr_free(data);
-        tr_free(w);
-        conn_close(c);
-        return TR_EIO;
-    }
-    if (is_answer) {
-        c->phase = PH_WRITING;
-        arm(c, c->srv->opt.idle_timeout_ms);
-    }
-    return TR_OK;
-}
-
-static const char *error_slug(int status)
-{
-    switch (status) {
-    case 400: return "bad_request";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    case 408: return "request_timeout";
-    case 413: return "payload_too_large";
-    case 414: return "uri_too_long";
-    case 417: return "expectation_failed";
-    case 431: return "headers_too_large";
-    case 503: return "unavailable";
-    case 505: return "http_version_not_supported";
-    default: return status >= 500 ? "internal" : "error";
-    }
-}
-
-static int build_error_json(tr_buf *out, const char *error, const char *detail)
-{
-    int rc = tr_buf_puts(out, "{\"error\":\"");
-
-    if (rc == TR_OK)
-        rc = tr_buf_put_json_escaped(out, error, strlen(error));
-    if (rc == TR_OK)
-        rc = tr_buf_puts(out, "\",\"detail\":\"");
-    if (rc == TR_OK && detail)
-        rc = tr_buf_put_json_escaped(out, detail, strlen(detail));
-    if (rc == TR_OK)
-        rc = tr_buf_puts(out, "\"}\n");
-    return rc;
-}
-
-static void count_status(tr_http_server *srv, int status)
-{
-    static const char *const classes[] = { "1xx", "1xx", "2xx", "3xx", "4xx", "5xx" };
-    int cls = status / 100;
-
-    if (cls < 1 || cls > 5)
-        cls = 5;
-    srv->stats.requests_by_class[cls]++;
-    (void)tr_metric_inc(srv->m_requests, 1, classes[cls]);
-}
-
-/*
- * The one place an answer is put on the wire. req may be NULL (an error
- * found before any request existed). Always ends with the connection
- * writing or closed.
- */
-static int send_answer(conn *c, const tr_http_req *req, int status, const char *content_type,
-                       const char *body, size_t len, int keep_alive)
-{
-    tr_buf out = TR_BUF_INIT(0);
-    int no_body = status == 204 || status == 304 || (req && req->head);
-    int minor = req ? tr_http_inbound_version_minor(req->parsed) : 1;
-    int rc;
-
-    keep_alive = keep_alive && !c->srv->closing;
-    rc = tr_buf_printf(&out, "HTTP/1.1 %d %s\r\n", status, tr_http_reason(status));
-    if (rc == TR_OK && content_type && (len > 0 || req == NULL || req->head))
-        rc = tr_buf_printf(&out, "Content-Type: %s\r\n", content_type);
-    if (rc == TR_OK && status != 204)
-        rc = tr_buf_printf(&out, "Content-Length: %zu\r\n", status == 304 ? 0 : len);
-    if (rc == TR_OK && req && req->extra_headers.len)
-        rc = tr_buf_put(&out, req->extra_headers.ptr, req->extra_headers.len);
-    if (rc == TR_OK && !keep_alive)
-        rc = tr_buf_puts(&out, "Connection: close\r\n");
-    else if (rc == TR_OK && minor == 0)
-        rc = tr_buf_puts(&out, "Connection: keep-alive\r\n");
-    if (rc == TR_OK)
-        rc = tr_buf_puts(&out, "\r\n");
-    if (rc == TR_OK && !no_body && len)
-        rc = tr_buf_put(&out, body, len);
-    if (rc != TR_OK) {
-        tr_buf_dispose(&out);
-        conn_close(c);
-        return rc;
-    }
-    count_status(c->srv, status);
-    len = out.len;
-    return conn_write(c, tr_buf_detach(&out), len, 1, keep_alive);
-}
-
-/* An error answer after which the connection ends. */
-static void send_error_close(conn *c, int status, const char *detail)
-{
-    tr_buf body = TR_BUF_INIT(0);
-
-    if (c->pending)
-        req_abort(c);
-    if (build_error_json(&body, error_slug(status), detail) != TR_OK) {
-        tr_buf_dispose(&body);
-        conn_close(c);
-        return;
-    }
-    (void)send_answer(c, NULL, status, "application/json", body.ptr, body.len, 0);
-    tr_buf_dispose(&body);
-}
-
-int tr_http_respond(tr_http_req *req, int status, const char *content_type, const char *body,
-                    size_t len)
-{
-    conn *c;
-    tr_http_server *srv;
-    int rc;
-
-    if (req == NULL)
-        return TR_EINVAL;
-    c = req->conn;
-    if (c == NULL) {
-        req_free(req);
-        return TR_ECANCELLED;
-    }
-    srv = c->srv;
-    c->pending = NULL;
-    (void)tr_metric_observe(srv->m_duration, (double)(uv_now(srv->loop) - req->start_ms) / 1e3);
-    if (status < 200 || status > 599 || (len > 0 && body == NULL)) {
-        static const char bad[] = "{\"error\":\"internal\",\"detail\":\"bad handler answer\"}\n";
-
-        tr_log_error("http", "%s %s: handler answered with status %d", tr_http_req_method(req),
-                     tr_http_req_path(req), status);
-        req->extra_headers.len = 0;
-        rc = send_answer(c, req, 500, "application/json", bad, sizeof(bad) - 1, 0);
-        req_free(req);
-        return rc == TR_OK ? TR_EINVAL : rc;
-    }
-    rc = send_answer(c, req, status, content_type, body, len,
-                     tr_http_inbound_keep_alive(req->parsed));
-    req_free(req);
-    return rc;
-}
-
-int tr_http_respond_error(tr_http_req *req, int status, const char *error, const char *detail)
-{
-    tr_buf body = TR_BUF_INIT(0);
-    int rc;
-
-    if (req == NULL)
-        return TR_EINVAL;
-    rc = build_error_json(&body, error ? error : error_slug(status), detail);
-    if (rc != TR_OK) {
-        tr_buf_dispose(&body);
-        return tr_http_respond(req, 500, NULL, NULL, 0);
-    }
-    rc = tr_http_respond(req, status, "application/json", body.ptr, body.len);
-    tr_buf_dispose(&body);
-    return rc;
-}
 
 /* ------------------------------------------------------------ routing */
 
@@ -444,6 +63,14 @@ static void route_request(tr_http_server *srv, tr_http_req *req)
 }
 
 /* ------------------------------------------------------------ connections */
+
+void server_arm(conn *c, unsigned ms)
+{
+    if (ms == 0)
+        (void)uv_timer_stop(&c->timer);
+    else
+        (void)uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+}
 
 static int addr_is_loopback(const struct sockaddr *sa)
 {
@@ -479,7 +106,7 @@ static void on_conn_handle_closed(uv_handle_t *handle)
     maybe_finished(srv);
 }
 
-static void conn_close(conn *c)
+void server_conn_close(conn *c)
 {
     tr_http_server *srv = c->srv;
 
@@ -487,7 +114,7 @@ static void conn_close(conn *c)
         return;
     c->closing = 1;
     if (c->pending)
-        req_abort(c);
+        server_req_abort(c);
     srv->stats.connections_open--;
     (void)tr_metric_inc(srv->m_open, -1);
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
@@ -507,18 +134,18 @@ static void on_conn_timer(uv_timer_t *timer)
     }
     switch (c->phase) {
     case PH_HEADERS:
-        send_error_close(c, 408, "request headers not received in time");
+        server_send_error_close(c, 408, "request headers not received in time");
         break;
     case PH_BODY:
-        send_error_close(c, 408, "request body not received in time");
+        server_send_error_close(c, 408, "request body not received in time");
         break;
     case PH_HANDLER:
         tr_log_warn("http", "%s %s: no answer after %u ms", tr_http_req_method(c->pending),
                     tr_http_req_path(c->pending), srv->opt.handler_timeout_ms);
-        send_error_close(c, 503, "the request took too long");
+        server_send_error_close(c, 503, "the request took too long");
         break;
     default:
-        conn_close(c);
+        server_conn_close(c);
         break;
     }
 }
@@ -530,7 +157,7 @@ static void dispatch(conn *c, tr_http_inbound *parsed)
 
     if (req == NULL) {
         tr_http_inbound_free(parsed);
-        send_error_close(c, 503, "out of memory");
+        server_send_error_close(c, 503, "out of memory");
         return;
     }
     req->parsed = parsed;
@@ -540,11 +167,11 @@ static void dispatch(conn *c, tr_http_inbound *parsed)
     req->start_ms = uv_now(srv->loop);
     c->pending = req;
     c->phase = PH_HANDLER;
-    arm(c, srv->opt.handler_timeout_ms);
+    server_arm(c, srv->opt.handler_timeout_ms);
     route_request(srv, req);
 }
 
-static void conn_process(conn *c)
+void server_conn_process(conn *c)
 {
     tr_http_inbound *parsed;
     tr_error err;
@@ -560,24 +187,24 @@ static void conn_process(conn *c)
             != TR_OK) {
             tr_log_debug("http", "refused request: %s", err.message);
             tr_buf_clear(&c->inbuf);
-            send_error_close(c, tr_http_parser_error_status(c->parser), err.message);
+            server_send_error_close(c, tr_http_parser_error_status(c->parser), err.message);
             return;
         }
         tr_buf_consume(&c->inbuf, used);
         if (c->phase == PH_IDLE && tr_http_parser_state(c->parser) != TR_HTTP_PARSE_IDLE) {
             c->phase = PH_HEADERS;
-            arm(c, c->srv->opt.header_timeout_ms);
+            server_arm(c, c->srv->opt.header_timeout_ms);
         }
         if (c->phase == PH_HEADERS && tr_http_parser_state(c->parser) == TR_HTTP_PARSE_BODY) {
             c->phase = PH_BODY;
-            arm(c, c->srv->opt.body_timeout_ms);
+            server_arm(c, c->srv->opt.body_timeout_ms);
         }
         if (tr_http_parser_take_continue(c->parser)) {
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
             char *copy = tr_strndup(cont, sizeof(cont) - 1);
-            if (copy == NULL || conn_write(c, copy, sizeof(cont) - 1, 0, 1) != TR_OK) {
+            if (copy == NULL || server_conn_write(c, copy, sizeof(cont) - 1, 0, 1) != TR_OK) {
                 if (copy == NULL)
-                    conn_close(c);
+                    server_conn_close(c);
                 return;
             }
         }
@@ -604,7 +231,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         /* Gone (or half-closed: we treat both alike, see the header). */
         tr_free(buf->base);
-        conn_close(c);
+        server_conn_close(c);
         return;
     }
     if (c->closing || c->phase == PH_LINGER || nread == 0) {
@@ -613,7 +240,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (tr_buf_put(&c->inbuf, buf->base, (size_t)nread) != TR_OK) {
         tr_free(buf->base);
-        conn_close(c);
+        server_conn_close(c);
         return;
     }
     tr_free(buf->base);
@@ -624,7 +251,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
-    conn_process(c);
+    server_conn_process(c);
 }
 
 static void start_reading(conn *c)
@@ -632,7 +259,7 @@ static void start_reading(conn *c)
     if (c->reading || c->closing)
         return;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-        conn_close(c);
+        server_conn_close(c);
         return;
     }
     c->reading = 1;
@@ -734,7 +361,7 @@ static void on_connection(uv_stream_t *listener, int status)
     (void)tr_metric_inc(srv->m_accepted, 1);
     /* A connection that never sends a byte is held to the header deadline. */
     c->phase = PH_IDLE;
-    arm(c, srv->opt.header_timeout_ms);
+    server_arm(c, srv->opt.header_timeout_ms);
     start_reading(c);
 }
 
@@ -930,7 +557,7 @@ static void close_all(tr_http_server *srv, int busy_too)
     while (c) {
         conn *next = c->next;
         if (busy_too || c->phase <= PH_BODY)
-            conn_close(c);
+            server_conn_close(c);
         c = next;
     }
 }

@@ -8,6 +8,7 @@
  * strings change.
  */
 #include "kube_cache.h"
+#include "kube_cache_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -21,75 +22,6 @@
 #define MOD "kube_cache"
 
 static uint32_t hash_str(const char *s);
-
-typedef struct map_node {
-    struct map_node *next;
-    const char *key;
-    size_t bytes;        /* size of the allocation, for accounting */
-    uint32_t hash;
-    uint32_t generation; /* sync generation that last saw the entry */
-} map_node;
-
-typedef struct map {
-    const char *name;
-    map_node **buckets;
-    size_t bucket_count; /* 0 or a power of two */
-    size_t count;
-    size_t cap;
-    int full_logged;
-} map;
-
-/* ReplicaSet → Deployment, Job → CronJob: target "" when the object has no such owner. */
-typedef struct ref_entry {
-    map_node node;
-    const char *target;
-    char data[];
-} ref_entry;
-
-typedef struct node_entry {
-    map_node node;
-    int ready;
-    char data[];
-} node_entry;
-
-typedef struct event_entry {
-    map_node node;
-    int64_t base;       /* occurrences reported by earlier Event objects */
-    int64_t current;    /* occurrences reported by the latest Event object */
-    int64_t updated_ms;
-    uint32_t name_hash; /* which Event object "current" belongs to */
-    char data[];
-} event_entry;
-
-/* Pods aggregated per owner workload; key "ns/Kind/name"; freed when pods reaches 0. */
-typedef struct owner_entry {
-    map_node node;
-    uint32_t pods;
-    uint32_t unhealthy;
-    char data[];
-} owner_entry;
-
-typedef struct pod_entry {
-    map_node node;
-    owner_entry *owner;
-    const char *node_name;
-    uint32_t signature;
-    uint8_t ready;
-    uint8_t healthy;
-    uint8_t container_count;
-    tr_kube_container_summary containers[TR_KUBE_CACHE_CONTAINERS];
-    char data[];
-} pod_entry;
-
-struct tr_kube_cache {
-    tr_kube_cache_options opt;
-    map pods, replicasets, jobs, nodes, events, owners;
-    uint32_t generation[TR_KUBE_RES_COUNT];
-    int synced[TR_KUBE_RES_COUNT];
-    size_t bytes;
-    uint64_t dropped;
-    uint64_t resync_dropped;
-};
 
 static const char *const resource_names[TR_KUBE_RES_COUNT] = {
     [TR_KUBE_RES_UNKNOWN] = "unknown",
@@ -171,7 +103,7 @@ static map_node **map_slot(const map *m, const char *key, uint32_t hash)
     return slot;
 }
 
-static map_node *map_find(const map *m, const char *key)
+map_node *cache_map_find(const map *m, const char *key)
 {
     map_node **slot = map_slot(m, key, hash_str(key));
 
@@ -206,7 +138,7 @@ static int map_grow(tr_kube_cache *cache, map *m)
 }
 
 /* Insert node (key not present). TR_ELIMIT when the map is full: the caller frees node. */
-static int map_insert(tr_kube_cache *cache, map *m, map_node *node)
+int cache_map_insert(tr_kube_cache *cache, map *m, map_node *node)
 {
     map_node **slot;
 
@@ -232,18 +164,28 @@ static int map_insert(tr_kube_cache *cache, map *m, map_node *node)
     return TR_OK;
 }
 
-static void entry_free(tr_kube_cache *cache, map_node *node)
+void cache_entry_free(tr_kube_cache *cache, map_node *node)
 {
     cache->bytes -= node->bytes;
     tr_free(node);
 }
+void cache_map_unlink(map *m, map_node *node)
+{
+    map_node **slot = map_slot(m, node->key, node->hash);
+
+    if (slot != NULL && *slot == node) {
+        *slot = node->next;
+        m->count--;
+    }
+}
+
 
 /*
  * Allocate an entry of fixed size head with strings appended (NULL-terminated
  * list); the first string is the key. Returns NULL without memory.
  */
-static void *entry_new(tr_kube_cache *cache, size_t head, const char **strings, size_t count,
-                       const char **copies)
+void *cache_entry_new(tr_kube_cache *cache, size_t head, const char **strings, size_t count,
+                      const char **copies)
 {
     size_t bytes = head;
     char *p;
@@ -347,7 +289,7 @@ static int copy_name(char *dst, size_t size, const char *src)
     return 0;
 }
 
-static void owner_set(tr_kube_owner *out, const char *kind, const char *name, int inferred)
+void cache_owner_set(tr_kube_owner *out, const char *kind, const char *name, int inferred)
 {
     if (copy_name(out->kind, sizeof(out->kind), kind) != 0 ||
         copy_name(out->name, sizeof(out->name), name) != 0) {
@@ -357,7 +299,7 @@ static void owner_set(tr_kube_owner *out, const char *kind, const char *name, in
     out->inferred = inferred;
 }
 
-static int ns_key(char *buf, size_t size, const char *ns, const char *name)
+int cache_ns_key(char *buf, size_t size, const char *ns, const char *name)
 {
     int n = snprintf(buf, size, "%s/%s", ns != NULL ? ns : "", name != NULL ? name : "");
 
@@ -372,14 +314,14 @@ void tr_kube_cache_resolve_owner(const tr_kube_cache *cache, const char *ns, con
     int is_rs = kind != NULL && strcmp(kind, "ReplicaSet") == 0;
     int is_job = kind != NULL && strcmp(kind, "Job") == 0;
 
-    owner_set(out, kind, name, 0);
-    if ((!is_rs && !is_job) || ns_key(key, sizeof(key), ns, name) != 0)
+    cache_owner_set(out, kind, name, 0);
+    if ((!is_rs && !is_job) || cache_ns_key(key, sizeof(key), ns, name) != 0)
         return;
     if (cache != NULL)
-        ref = (const ref_entry *)map_find(is_rs ? &cache->replicasets : &cache->jobs, key);
+        ref = (const ref_entry *)cache_map_find(is_rs ? &cache->replicasets : &cache->jobs, key);
     if (ref != NULL) {
         if (ref->target[0] != '\0')
-            owner_set(out, is_rs ? "Deployment" : "CronJob", ref->target, 0);
+            cache_owner_set(out, is_rs ? "Deployment" : "CronJob", ref->target, 0);
         return;
     }
     /* The Deployment controller names its ReplicaSets <deployment>-<pod-template-hash>. */
@@ -392,7 +334,7 @@ void tr_kube_cache_resolve_owner(const tr_kube_cache *cache, const char *ns, con
 
             memcpy(deployment, name, len - hlen - 1);
             deployment[len - hlen - 1] = '\0';
-            owner_set(out, "Deployment", deployment, 0);
+            cache_owner_set(out, "Deployment", deployment, 0);
         }
     }
 }
@@ -415,12 +357,12 @@ static void owner_from_key(const char *key, tr_kube_owner *out)
     char kind_buf[TR_KUBE_KIND_MAX];
 
     if (name == NULL || (size_t)(name - kind - 1) >= sizeof(kind_buf)) {
-        owner_set(out, "", "", 0);
+        cache_owner_set(out, "", "", 0);
         return;
     }
     memcpy(kind_buf, kind + 1, (size_t)(name - kind - 1));
     kind_buf[name - kind - 1] = '\0';
-    owner_set(out, kind_buf, name + 1, 0);
+    cache_owner_set(out, kind_buf, name + 1, 0);
 }
 
 void tr_kube_cache_pod_owner(const tr_kube_cache *cache, const char *ns, const char *name,
@@ -431,10 +373,10 @@ void tr_kube_cache_pod_owner(const tr_kube_cache *cache, const char *ns, const c
     const char *dash1, *dash2;
     size_t len;
 
-    owner_set(out, "Pod", name, 0);
-    if (name == NULL || ns_key(key, sizeof(key), ns, name) != 0)
+    cache_owner_set(out, "Pod", name, 0);
+    if (name == NULL || cache_ns_key(key, sizeof(key), ns, name) != 0)
         return;
-    pod = cache != NULL ? (const pod_entry *)map_find(&cache->pods, key) : NULL;
+    pod = cache != NULL ? (const pod_entry *)cache_map_find(&cache->pods, key) : NULL;
     if (pod != NULL) {
         owner_from_key(pod->owner->node.key, out);
         return;
@@ -465,422 +407,6 @@ void tr_kube_cache_pod_owner(const tr_kube_cache *cache, const char *ns, const c
     }
 }
 
-/* ------------------------------------------------------------ pods */
-
-static owner_entry *owner_acquire(tr_kube_cache *cache, const char *ns, const tr_kube_owner *o)
-{
-    char key[3 * TR_KUBE_NAME_MAX];
-    const char *strings[1], *copies[1];
-    owner_entry *owner;
-    int n = snprintf(key, sizeof(key), "%s/%s/%s", ns, o->kind, o->name);
-
-    if (n < 0 || (size_t)n >= sizeof(key))
-        return NULL;
-    owner = (owner_entry *)map_find(&cache->owners, key);
-    if (owner != NULL)
-        return owner;
-    strings[0] = key;
-    owner = entry_new(cache, sizeof(owner_entry), strings, 1, copies);
-    if (owner == NULL)
-        return NULL;
-    if (map_insert(cache, &cache->owners, &owner->node) != TR_OK) {
-        entry_free(cache, &owner->node);
-        return NULL;
-    }
-    return owner;
-}
-
-static void map_unlink(map *m, map_node *node)
-{
-    map_node **slot = map_slot(m, node->key, node->hash);
-
-    if (slot != NULL && *slot == node) {
-        *slot = node->next;
-        m->count--;
-    }
-}
-
-static void owner_release(tr_kube_cache *cache, owner_entry *owner, int healthy)
-{
-    if (owner == NULL)
-        return;
-    owner->pods--;
-    if (!healthy)
-        owner->unhealthy--;
-    if (owner->pods == 0) {
-        map_unlink(&cache->owners, &owner->node);
-        entry_free(cache, &owner->node);
-    }
-}
-
-static void pod_remove(tr_kube_cache *cache, pod_entry *pod)
-{
-    map_unlink(&cache->pods, &pod->node);
-    owner_release(cache, pod->owner, pod->healthy);
-    entry_free(cache, &pod->node);
-}
-
-static uint8_t last_reason_code(const char *reason)
-{
-    if (reason == NULL)
-        return TR_KUBE_LAST_NONE;
-    if (strcmp(reason, "OOMKilled") == 0)
-        return TR_KUBE_LAST_OOMKILLED;
-    if (strcmp(reason, "Error") == 0)
-        return TR_KUBE_LAST_ERROR;
-    if (strcmp(reason, "Completed") == 0)
-        return TR_KUBE_LAST_COMPLETED;
-    return TR_KUBE_LAST_OTHER;
-}
-
-static void pod_summarise(pod_entry *pod, const cJSON *object)
-{
-    const cJSON *statuses = tr_kube_obj_get(object, "status.containerStatuses");
-    const cJSON *item;
-
-    if (!cJSON_IsArray(statuses))
-        return;
-    cJSON_ArrayForEach(item, statuses)
-    {
-        tr_kube_container_summary *c;
-        int64_t restarts, exit_code;
-
-        if (pod->container_count >= TR_KUBE_CACHE_CONTAINERS)
-            break;
-        c = &pod->containers[pod->container_count++];
-        c->name_hash = tr_kube_cache_hash(tr_kube_obj_str(item, "name"));
-        restarts = tr_kube_obj_int(item, "restartCount", 0);
-        exit_code = tr_kube_obj_int(item, "lastState.terminated.exitCode", 0);
-        c->restart_count = (uint16_t)(restarts < 0 ? 0 : restarts > 65535 ? 65535 : restarts);
-        c->exit_code = (int16_t)(exit_code < -32768 ? -32768 : exit_code > 32767 ? 32767
-                                                                                  : exit_code);
-        c->last_reason = last_reason_code(tr_kube_obj_str(item, "lastState.terminated.reason"));
-        c->ready = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(item, "ready")) ? 1 : 0;
-    }
-}
-
-static int pod_apply(tr_kube_cache *cache, int deleted, const cJSON *object, uint32_t gen)
-{
-    char key[2 * TR_KUBE_NAME_MAX + 2];
-    const char *ns = tr_kube_obj_str(object, "metadata.namespace");
-    const char *name = tr_kube_obj_str(object, "metadata.name");
-    const char *node = tr_kube_obj_str(object, "spec.nodeName");
-    const char *phase = tr_kube_obj_str(object, "status.phase");
-    const cJSON *ctrl = tr_kube_obj_controller(object);
-    const cJSON *ready_cond = tr_kube_obj_condition(object, "Ready");
-    const char *ready_status = tr_kube_obj_str(ready_cond, "status");
-    const char *strings[2], *copies[2];
-    pod_entry *old, *pod;
-    tr_kube_owner owner;
-    int rc;
-
-    if (name == NULL || ns_key(key, sizeof(key), ns, name) != 0)
-        return TR_EINVAL;
-    old = (pod_entry *)map_find(&cache->pods, key);
-    if (deleted) {
-        if (old != NULL)
-            pod_remove(cache, old);
-        return TR_OK;
-    }
-    if (ctrl != NULL)
-        tr_kube_cache_resolve_owner(cache, ns, tr_kube_obj_str(ctrl, "kind"),
-                                    tr_kube_obj_str(ctrl, "name"),
-                                    tr_kube_obj_label(object, "pod-template-hash"), &owner);
-    if (ctrl == NULL || owner.name[0] == '\0')
-        owner_set(&owner, "Pod", name, 0);
-    strings[0] = key;
-    strings[1] = node != NULL ? node : "";
-    pod = entry_new(cache, sizeof(pod_entry), strings, 2, copies);
-    if (pod == NULL)
-        return TR_ENOMEM;
-    pod->node_name = copies[1];
-    pod->node.generation = gen;
-    pod->ready = ready_status != NULL && strcmp(ready_status, "True") == 0;
-    pod->healthy = pod->ready;
-    if (phase != NULL && strcmp(phase, "Succeeded") == 0)
-        pod->healthy = 1;
-    /* A Job's failed pods are judged by the Job's own status, not one by one. */
-    if (phase != NULL && strcmp(phase, "Failed") == 0 &&
-        (strcmp(owner.kind, "Job") == 0 || strcmp(owner.kind, "CronJob") == 0))
-        pod->healthy = 1;
-    pod_summarise(pod, object);
-    pod->owner = owner_acquire(cache, ns != NULL ? ns : "", &owner);
-    if (pod->owner == NULL) {
-        entry_free(cache, &pod->node);
-        return TR_ELIMIT;
-    }
-    pod->owner->pods++;
-    if (!pod->healthy)
-        pod->owner->unhealthy++;
-    if (old != NULL) {
-        pod->signature = old->signature;
-        pod_remove(cache, old);
-    }
-    rc = map_insert(cache, &cache->pods, &pod->node);
-    if (rc != TR_OK) {
-        owner_release(cache, pod->owner, pod->healthy);
-        entry_free(cache, &pod->node);
-    }
-    return rc;
-}
-
-/* ------------------------------------------------------------ other maps */
-
-static int ref_apply(tr_kube_cache *cache, map *m, int deleted, const cJSON *object,
-                     const char *owner_kind, uint32_t gen)
-{
-    char key[2 * TR_KUBE_NAME_MAX + 2];
-    const char *ns = tr_kube_obj_str(object, "metadata.namespace");
-    const char *name = tr_kube_obj_str(object, "metadata.name");
-    const cJSON *ctrl = tr_kube_obj_controller(object);
-    const char *ctrl_kind = tr_kube_obj_str(ctrl, "kind");
-    const char *target = "";
-    const char *strings[2], *copies[2];
-    ref_entry *old, *ref;
-    int rc;
-
-    if (name == NULL || ns_key(key, sizeof(key), ns, name) != 0)
-        return TR_EINVAL;
-    old = (ref_entry *)map_find(m, key);
-    if (ctrl_kind != NULL && strcmp(ctrl_kind, owner_kind) == 0)
-        target = tr_kube_obj_str(ctrl, "name");
-    if (!deleted && old != NULL && strcmp(old->target, target) == 0) {
-        old->node.generation = gen;
-        return TR_OK;
-    }
-    if (old != NULL) {
-        map_unlink(m, &old->node);
-        entry_free(cache, &old->node);
-    }
-    if (deleted)
-        return TR_OK;
-    strings[0] = key;
-    strings[1] = target;
-    ref = entry_new(cache, sizeof(ref_entry), strings, 2, copies);
-    if (ref == NULL)
-        return TR_ENOMEM;
-    ref->target = copies[1];
-    ref->node.generation = gen;
-    rc = map_insert(cache, m, &ref->node);
-    if (rc != TR_OK)
-        entry_free(cache, &ref->node);
-    return rc;
-}
-
-static int node_apply(tr_kube_cache *cache, int deleted, const cJSON *object, uint32_t gen)
-{
-    const char *name = tr_kube_obj_str(object, "metadata.name");
-    const char *status = tr_kube_obj_str(tr_kube_obj_condition(object, "Ready"), "status");
-    const char *strings[1], *copies[1];
-    node_entry *entry;
-    int rc;
-
-    if (name == NULL)
-        return TR_EINVAL;
-    entry = (node_entry *)map_find(&cache->nodes, name);
-    if (deleted) {
-        if (entry != NULL) {
-            map_unlink(&cache->nodes, &entry->node);
-            entry_free(cache, &entry->node);
-        }
-        return TR_OK;
-    }
-    if (entry == NULL) {
-        strings[0] = name;
-        entry = entry_new(cache, sizeof(node_entry), strings, 1, copies);
-        if (entry == NULL)
-            return TR_ENOMEM;
-        rc = map_insert(cache, &cache->nodes, &entry->node);
-        if (rc != TR_OK) {
-            entry_free(cache, &entry->node);
-            return rc;
-        }
-    }
-    entry->ready = status == NULL ? -1 : strcmp(status, "True") == 0 ? 1 : 0;
-    entry->node.generation = gen;
-    return TR_OK;
-}
-
-/* involvedObject (core/v1) or regarding (events.k8s.io/v1). */
-static const cJSON *event_regarding(const cJSON *event)
-{
-    const cJSON *ref = tr_kube_obj_get(event, "involvedObject");
-
-    return cJSON_IsObject(ref) ? ref : tr_kube_obj_get(event, "regarding");
-}
-
-static int event_key(char *buf, size_t size, const cJSON *event)
-{
-    const cJSON *ref = event_regarding(event);
-    const char *kind = tr_kube_obj_str(ref, "kind");
-    const char *name = tr_kube_obj_str(ref, "name");
-    const char *ns = tr_kube_obj_str(ref, "namespace");
-    const char *reason = tr_kube_obj_str(event, "reason");
-    int n;
-
-    if (kind == NULL || name == NULL || reason == NULL)
-        return -1;
-    n = snprintf(buf, size, "%s/%s/%s/%s", ns != NULL ? ns : "", kind, name, reason);
-    return n < 0 || (size_t)n >= size ? -1 : 0;
-}
-
-/* How many times this one Event object says its reason occurred. */
-static int64_t event_occurrences(const cJSON *event)
-{
-    int64_t count = tr_kube_obj_int(event, "count", 0);
-    int64_t series = tr_kube_obj_int(event, "series.count", 0);
-    int64_t deprecated = tr_kube_obj_int(event, "deprecatedCount", 0);
-
-    if (series > count)
-        count = series;
-    if (deprecated > count)
-        count = deprecated;
-    return count < 1 ? 1 : count;
-}
-
-static int event_apply(tr_kube_cache *cache, int deleted, const cJSON *object, int64_t now_ms,
-                       uint32_t gen)
-{
-    char key[4 * TR_KUBE_NAME_MAX];
-    const char *event_name = tr_kube_obj_str(object, "metadata.name");
-    const char *type = tr_kube_obj_str(object, "type");
-    const char *strings[1], *copies[1];
-    uint32_t name_hash = hash_str(event_name != NULL ? event_name : "");
-    int64_t occurrences;
-    event_entry *entry;
-    int rc;
-
-    /* Normal events never become incidents: counting them would only cost memory. */
-    if (deleted || type == NULL || strcmp(type, "Warning") != 0)
-        return TR_OK;
-    if (event_key(key, sizeof(key), object) != 0)
-        return TR_EINVAL;
-    occurrences = event_occurrences(object);
-    entry = (event_entry *)map_find(&cache->events, key);
-    if (entry != NULL && now_ms - entry->updated_ms > cache->opt.event_window_ms) {
-        entry->base = 0;
-        entry->current = 0;
-        entry->name_hash = 0;
-    }
-    if (entry == NULL) {
-        strings[0] = key;
-        entry = entry_new(cache, sizeof(event_entry), strings, 1, copies);
-        if (entry == NULL)
-            return TR_ENOMEM;
-        rc = map_insert(cache, &cache->events, &entry->node);
-        if (rc != TR_OK) {
-            entry_free(cache, &entry->node);
-            return rc;
-        }
-        entry->name_hash = name_hash;
-    }
-    if (entry->name_hash != name_hash) {
-        /* Another Event object reporting the same reason: its count adds up. */
-        entry->base += entry->current;
-        entry->current = 0;
-        entry->name_hash = name_hash;
-    }
-    if (occurrences > entry->current)
-        entry->current = occurrences;
-    entry->updated_ms = now_ms;
-    entry->node.generation = gen;
-    return TR_OK;
-}
-
-int tr_kube_cache_apply(tr_kube_cache *cache, int resource, int deleted, const cJSON *object,
-                        int64_t now_ms)
-{
-    uint32_t gen;
-
-    if (cache == NULL || !cJSON_IsObject(object) || resource <= 0 ||
-        resource >= TR_KUBE_RES_COUNT)
-        return TR_EINVAL;
-    gen = cache->generation[resource];
-    switch (resource) {
-    case TR_KUBE_RES_PODS:
-        return pod_apply(cache, deleted, object, gen);
-    case TR_KUBE_RES_REPLICASETS:
-        return ref_apply(cache, &cache->replicasets, deleted, object, "Deployment", gen);
-    case TR_KUBE_RES_JOBS:
-        return ref_apply(cache, &cache->jobs, deleted, object, "CronJob", gen);
-    case TR_KUBE_RES_NODES:
-        return node_apply(cache, deleted, object, gen);
-    case TR_KUBE_RES_EVENTS:
-        return event_apply(cache, deleted, object, now_ms, gen);
-    default:
-        return TR_OK;
-    }
-}
-
-/* ------------------------------------------------------------ resync */
-
-static map *resource_map(tr_kube_cache *cache, int resource)
-{
-    switch (resource) {
-    case TR_KUBE_RES_PODS:
-        return &cache->pods;
-    case TR_KUBE_RES_REPLICASETS:
-        return &cache->replicasets;
-    case TR_KUBE_RES_JOBS:
-        return &cache->jobs;
-    case TR_KUBE_RES_NODES:
-        return &cache->nodes;
-    case TR_KUBE_RES_EVENTS:
-        return &cache->events;
-    default:
-        return NULL;
-    }
-}
-
-void tr_kube_cache_sync_begin(tr_kube_cache *cache, int resource)
-{
-    if (cache == NULL || resource <= 0 || resource >= TR_KUBE_RES_COUNT)
-        return;
-    cache->generation[resource]++;
-}
-
-size_t tr_kube_cache_sync_end(tr_kube_cache *cache, int resource)
-{
-    map *m;
-    size_t dropped = 0;
-    uint32_t gen;
-
-    if (cache == NULL || resource <= 0 || resource >= TR_KUBE_RES_COUNT)
-        return 0;
-    cache->synced[resource] = 1;
-    m = resource_map(cache, resource);
-    if (m == NULL)
-        return 0;
-    gen = cache->generation[resource];
-    for (size_t i = 0; i < m->bucket_count; i++) {
-        map_node *node = m->buckets[i];
-
-        while (node != NULL) {
-            map_node *next = node->next;
-
-            if (node->generation != gen) {
-                if (resource == TR_KUBE_RES_PODS) {
-                    pod_remove(cache, (pod_entry *)node);
-                } else {
-                    map_unlink(m, node);
-                    entry_free(cache, node);
-                }
-                dropped++;
-            }
-            node = next;
-        }
-    }
-    cache->resync_dropped += dropped;
-    return dropped;
-}
-
-int tr_kube_cache_synced(const tr_kube_cache *cache, int resource)
-{
-    if (cache == NULL || resource <= 0 || resource >= TR_KUBE_RES_COUNT)
-        return 0;
-    return cache->synced[resource];
-}
-
 /* ------------------------------------------------------------ readers */
 
 int tr_kube_cache_pod_get(const tr_kube_cache *cache, const char *ns, const char *name,
@@ -890,9 +416,9 @@ int tr_kube_cache_pod_get(const tr_kube_cache *cache, const char *ns, const char
     const pod_entry *pod;
 
     memset(out, 0, sizeof(*out));
-    if (cache == NULL || name == NULL || ns_key(key, sizeof(key), ns, name) != 0)
+    if (cache == NULL || name == NULL || cache_ns_key(key, sizeof(key), ns, name) != 0)
         return TR_ENOTFOUND;
-    pod = (const pod_entry *)map_find(&cache->pods, key);
+    pod = (const pod_entry *)cache_map_find(&cache->pods, key);
     if (pod == NULL)
         return TR_ENOTFOUND;
     owner_from_key(pod->owner->node.key, &out->owner);
@@ -911,9 +437,9 @@ void tr_kube_cache_pod_set_signature(tr_kube_cache *cache, const char *ns, const
     char key[2 * TR_KUBE_NAME_MAX + 2];
     pod_entry *pod;
 
-    if (cache == NULL || name == NULL || ns_key(key, sizeof(key), ns, name) != 0)
+    if (cache == NULL || name == NULL || cache_ns_key(key, sizeof(key), ns, name) != 0)
         return;
-    pod = (pod_entry *)map_find(&cache->pods, key);
+    pod = (pod_entry *)cache_map_find(&cache->pods, key);
     if (pod != NULL)
         pod->signature = signature;
 }
@@ -931,7 +457,7 @@ void tr_kube_cache_owner_pods(const tr_kube_cache *cache, const char *ns, const 
         return;
     n = snprintf(key, sizeof(key), "%s/%s/%s", ns != NULL ? ns : "", kind, name);
     if (n > 0 && (size_t)n < sizeof(key))
-        owner = (const owner_entry *)map_find(&cache->owners, key);
+        owner = (const owner_entry *)cache_map_find(&cache->owners, key);
     if (owner != NULL) {
         *pods = owner->pods;
         *unhealthy = owner->unhealthy;
@@ -944,7 +470,7 @@ int tr_kube_cache_node_ready(const tr_kube_cache *cache, const char *node)
 
     if (cache == NULL || node == NULL)
         return -1;
-    entry = (const node_entry *)map_find(&cache->nodes, node);
+    entry = (const node_entry *)cache_map_find(&cache->nodes, node);
     return entry != NULL ? entry->ready : -1;
 }
 
@@ -953,9 +479,9 @@ int64_t tr_kube_cache_event_count(const tr_kube_cache *cache, const cJSON *event
     char key[4 * TR_KUBE_NAME_MAX];
     const event_entry *entry;
 
-    if (cache == NULL || event_key(key, sizeof(key), event) != 0)
+    if (cache == NULL || cache_event_key(key, sizeof(key), event) != 0)
         return 0;
-    entry = (const event_entry *)map_find(&cache->events, key);
+    entry = (const event_entry *)cache_map_find(&cache->events, key);
     return entry != NULL ? entry->base + entry->current : 0;
 }
 

@@ -36,56 +36,6 @@
 #define LOG_LIMIT_FACTOR 16        /* limitBytes asked = max_bytes * this (see ask_log) */
 #define LOG_SCAN_FACTOR 8          /* tailLines asked = log_tail_lines * this: error windows */
 
-typedef enum req_kind {
-    REQ_OBJECT,
-    REQ_OBJECT_ALT,
-    REQ_EVENTS,
-    REQ_POD,
-    REQ_POD_LIST,
-    REQ_NODE,
-    REQ_LOG_PREVIOUS,
-    REQ_LOG_CURRENT,
-} req_kind;
-
-typedef struct request {
-    tr_kube_gathering *g;
-    struct request *next;
-    req_kind kind;
-    char *path;
-    char *pod;
-    char *container;
-    tr_http_call *call;
-} request;
-
-struct tr_kube_evidence {
-    uv_loop_t *loop;
-    tr_kube_client *client;
-    tr_http_client *http;
-    tr_kube_evidence_options opt;
-    tr_kube_gathering *head;   /* gatherings whose callback is still due */
-    size_t alive;              /* gatherings not yet freed */
-    int closing;
-};
-
-struct tr_kube_gathering {
-    tr_kube_evidence *ev;
-    tr_kube_gathering *prev, *next;
-    char *ns, *kind, *name, *container;
-    cJSON *fact_pods;          /* names from facts.pods */
-    tr_kube_evidence_cb cb;
-    void *userdata;
-    request *requests;         /* in flight */
-    size_t calls_made;
-    uv_timer_t deadline;
-    int timer_open;
-    int waiting_auth;
-    tr_redact_ctx *redact;     /* one numbering for the whole bundle: log and spec agree */
-    int done;                  /* callback delivered, or cancelled */
-    int node_asked;
-    cJSON *sections;           /* section name -> value, built as answers come */
-    cJSON *pod_names;          /* pods taken (dedup, cap) */
-    cJSON *event_uids;
-};
 
 /* ------------------------------------------------------------ lifetime */
 
@@ -161,7 +111,7 @@ static void wind_down(tr_kube_gathering *g)
 
 /* ------------------------------------------------------------ sections */
 
-static cJSON *section_array(tr_kube_gathering *g, const char *name)
+cJSON *ke_section_array(tr_kube_gathering *g, const char *name)
 {
     cJSON *s = cJSON_GetObjectItemCaseSensitive(g->sections, name);
 
@@ -170,12 +120,10 @@ static cJSON *section_array(tr_kube_gathering *g, const char *name)
     return s;
 }
 
-static void note(tr_kube_gathering *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Record what could not be read (bounded), redacted like the rest. */
-static void note(tr_kube_gathering *g, const char *fmt, ...)
+void ke_note(tr_kube_gathering *g, const char *fmt, ...)
 {
-    cJSON *list = section_array(g, "not_collected");
+    cJSON *list = ke_section_array(g, "not_collected");
     char line[512];
     char *masked;
     va_list ap;
@@ -192,14 +140,14 @@ static void note(tr_kube_gathering *g, const char *fmt, ...)
 }
 
 /* Redact item and append it to the section array (item is consumed). */
-static int keep(tr_kube_gathering *g, const char *section, cJSON *item)
+int ke_keep(tr_kube_gathering *g, const char *section, cJSON *item)
 {
     cJSON *list;
 
     if (item == NULL)
         return TR_ENOMEM;
     if (tr_redact_json_ctx(g->redact, item) != TR_OK ||
-        (list = section_array(g, section)) == NULL) {
+        (list = ke_section_array(g, section)) == NULL) {
         cJSON_Delete(item);
         return TR_ENOMEM;
     }
@@ -212,8 +160,8 @@ static int keep(tr_kube_gathering *g, const char *section, cJSON *item)
 static void on_request_done(const tr_http_response *resp, void *userdata);
 
 
-static void ask(tr_kube_gathering *g, req_kind kind, tr_buf *path, const char *pod,
-                const char *container)
+void ke_ask(tr_kube_gathering *g, req_kind kind, tr_buf *path, const char *pod,
+            const char *container)
 {
     tr_kube_evidence *ev = g->ev;
     tr_http_request req;
@@ -223,8 +171,8 @@ static void ask(tr_kube_gathering *g, req_kind kind, tr_buf *path, const char *p
     int rc;
 
     if (g->calls_made >= MAX_CALLS) {
-        note(g, "GET %s: skipped, %d requests per incident at most", tr_buf_cstr(path),
-             MAX_CALLS);
+        ke_note(g, "GET %s: skipped, %d requests per incident at most", tr_buf_cstr(path),
+                MAX_CALLS);
         return;
     }
     r = tr_calloc(1, sizeof(*r));
@@ -233,7 +181,7 @@ static void ask(tr_kube_gathering *g, req_kind kind, tr_buf *path, const char *p
         (container && (r->container = tr_strdup(container)) == NULL)) {
         if (r)
             request_free(r);
-        note(g, "GET %s: out of memory", tr_buf_cstr(path));
+        ke_note(g, "GET %s: out of memory", tr_buf_cstr(path));
         return;
     }
     r->g = g;
@@ -252,7 +200,7 @@ static void ask(tr_kube_gathering *g, req_kind kind, tr_buf *path, const char *p
         rc = tr_http_client_send(ev->http, &req, &r->call, &err);
     tr_kube_prepared_dispose(&prep);
     if (rc != TR_OK) {
-        note(g, "GET %s: %s", r->path, err.message);
+        ke_note(g, "GET %s: %s", r->path, err.message);
         request_free(r);
         return;
     }
@@ -261,7 +209,7 @@ static void ask(tr_kube_gathering *g, req_kind kind, tr_buf *path, const char *p
     g->requests = r;
 }
 
-static void ask_events(tr_kube_gathering *g, const char *kind, const char *name)
+void ke_ask_events(tr_kube_gathering *g, const char *kind, const char *name)
 {
     tr_buf path = TR_BUF_INIT(8192), selector = TR_BUF_INIT(1024);
     int rc;
@@ -276,7 +224,7 @@ static void ask_events(tr_kube_gathering *g, const char *kind, const char *name)
     if (rc == TR_OK)
         rc = tr_buf_printf(&path, "&limit=%d", EVENTS_LIMIT);
     if (rc == TR_OK)
-        ask(g, REQ_EVENTS, &path, NULL, NULL);
+        ke_ask(g, REQ_EVENTS, &path, NULL, NULL);
     tr_buf_dispose(&path);
     tr_buf_dispose(&selector);
 }
@@ -289,7 +237,7 @@ static void ask_events(tr_kube_gathering *g, const char *kind, const char *name)
  * (tr_kube_log_condense keeps windows around error lines); limitBytes leaves
  * room for about max_bytes * 2 / tail_lines bytes per line.
  */
-static void ask_log(tr_kube_gathering *g, const char *pod, const char *container, int previous)
+void ke_ask_log(tr_kube_gathering *g, const char *pod, const char *container, int previous)
 {
     const tr_kube_evidence_options *o = &g->ev->opt;
     tr_buf path = TR_BUF_INIT(8192);
@@ -304,271 +252,20 @@ static void ask_log(tr_kube_gathering *g, const char *pod, const char *container
                            o->log_tail_lines * LOG_SCAN_FACTOR,
                            o->log_max_bytes * LOG_LIMIT_FACTOR);
     if (rc == TR_OK)
-        ask(g, previous ? REQ_LOG_PREVIOUS : REQ_LOG_CURRENT, &path, pod, container);
+        ke_ask(g, previous ? REQ_LOG_PREVIOUS : REQ_LOG_CURRENT, &path, pod, container);
     tr_buf_dispose(&path);
 }
 
-static void ask_object(tr_kube_gathering *g, req_kind kind, const char *obj_kind,
-                       const char *name, int alt)
+void ke_ask_object(tr_kube_gathering *g, req_kind kind, const char *obj_kind,
+                   const char *name, int alt)
 {
     tr_buf path = TR_BUF_INIT(8192);
 
     if (tr_kube_object_path(&path, obj_kind, g->ns, name, alt) == TR_OK)
-        ask(g, kind, &path, NULL, NULL);
+        ke_ask(g, kind, &path, NULL, NULL);
     tr_buf_dispose(&path);
 }
 
-/* ------------------------------------------------------------ answers */
-
-static int container_failing(const cJSON *cs)
-{
-    const cJSON *restarts = cJSON_GetObjectItemCaseSensitive(cs, "restartCount");
-    const cJSON *waiting = ke_path(cs, "state", "waiting", NULL);
-    const cJSON *exit_code = ke_path(cs, "state", "terminated", "exitCode");
-    const char *reason = ke_str(waiting, "reason");
-
-    if (cJSON_IsNumber(restarts) && restarts->valuedouble > 0)
-        return 1;
-    if (ke_path(cs, "lastState", "terminated", NULL))
-        return 1;
-    if (cJSON_IsNumber(exit_code) && exit_code->valuedouble != 0)
-        return 1;
-    return reason && strcmp(reason, "ContainerCreating") != 0 &&
-           strcmp(reason, "PodInitializing") != 0;
-}
-
-static void take_container(tr_kube_gathering *g, const char *pod, const cJSON *cs)
-{
-    const char *name = ke_str(cs, "name");
-    const cJSON *restarts;
-    cJSON *entry;
-
-    if (name == NULL)
-        return;
-    entry = ke_trim_container_status(cs);
-    if (entry == NULL || !cJSON_AddStringToObject(entry, "pod", pod)) {
-        cJSON_Delete(entry);
-        note(g, "pod %s: out of memory", pod);
-        return;
-    }
-    if (keep(g, "last_termination", entry) != TR_OK)
-        note(g, "pod %s: out of memory", pod);
-    restarts = cJSON_GetObjectItemCaseSensitive(cs, "restartCount");
-    if (ke_path(cs, "lastState", "terminated", NULL) ||
-        (cJSON_IsNumber(restarts) && restarts->valuedouble > 0))
-        ask_log(g, pod, name, 1);
-    if (ke_path(cs, "state", "waiting", NULL) == NULL)
-        ask_log(g, pod, name, 0);
-}
-
-/* Failing containers of a pod: the one the facts name first, then the others. */
-static void take_containers(tr_kube_gathering *g, const char *pod, const cJSON *status)
-{
-    static const char *const lists[] = { "initContainerStatuses", "containerStatuses" };
-    size_t taken = 0;
-
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t l = 0; l < 2; l++) {
-            const cJSON *cs;
-
-            cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(status, lists[l]))
-            {
-                const char *name = ke_str(cs, "name");
-                int named = g->container && name && strcmp(name, g->container) == 0;
-
-                if (taken >= g->ev->opt.max_containers || (pass == 0) != named ||
-                    !container_failing(cs))
-                    continue;
-                take_container(g, pod, cs);
-                taken++;
-            }
-        }
-}
-
-static int pod_taken(tr_kube_gathering *g, const char *name)
-{
-    const cJSON *item;
-
-    cJSON_ArrayForEach(item, g->pod_names)
-        if (cJSON_IsString(item) && strcmp(item->valuestring, name) == 0)
-            return 1;
-    return 0;
-}
-
-static void take_pod(tr_kube_gathering *g, const cJSON *pod)
-{
-    const char *name = ke_str(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "name");
-    const char *node = ke_str(cJSON_GetObjectItemCaseSensitive(pod, "spec"), "nodeName");
-    int is_object = strcmp(g->kind, "Pod") == 0 && strcmp(name ? name : "", g->name) == 0;
-    cJSON *summary;
-
-    if (name == NULL || pod_taken(g, name) ||
-        (size_t)cJSON_GetArraySize(g->pod_names) >= g->ev->opt.max_pods)
-        return;
-    cJSON_AddItemToArray(g->pod_names, cJSON_CreateString(name));
-    if (!is_object) {
-        /* The template is in "object" already: keep the pod's own state only. */
-        summary = ke_trim_object("Pod", pod);
-        if (summary) {
-            cJSON *status = cJSON_GetObjectItemCaseSensitive(summary, "status");
-
-            /* Failing containers are in last_termination; the rest says little. */
-            cJSON_DeleteItemFromObjectCaseSensitive(status, "containerStatuses");
-            cJSON_DeleteItemFromObjectCaseSensitive(status, "initContainerStatuses");
-            cJSON_DeleteItemFromObjectCaseSensitive(summary, "spec");
-            if (node && !cJSON_AddStringToObject(summary, "node", node)) {
-                cJSON_Delete(summary);
-                summary = NULL;
-            }
-        }
-        if (keep(g, "pods", summary) != TR_OK)
-            note(g, "pod %s: out of memory", name);
-        ask_events(g, "Pod", name);
-    }
-    take_containers(g, name, cJSON_GetObjectItemCaseSensitive(pod, "status"));
-    if (node && !g->node_asked) {
-        g->node_asked = 1;
-        ask_object(g, REQ_NODE, "Node", node, 0);
-    }
-}
-
-/* Pods of a workload by its selector's matchLabels. */
-static void list_pods(tr_kube_gathering *g, const cJSON *object)
-{
-    const cJSON *labels = ke_path(object, "spec", "selector", "matchLabels"), *label;
-    tr_buf selector = TR_BUF_INIT(4096), path = TR_BUF_INIT(16384);
-    int rc = TR_OK;
-
-    cJSON_ArrayForEach(label, labels)
-    {
-        if (!cJSON_IsString(label) || label->string == NULL)
-            continue;
-        rc = tr_buf_printf(&selector, "%s%s=%s", selector.len ? "," : "", label->string,
-                           label->valuestring);
-        if (rc != TR_OK)
-            break;
-    }
-    if (rc == TR_OK && selector.len > 0) {
-        rc = tr_buf_printf(&path, "/api/v1/namespaces/%s/pods?labelSelector=", g->ns);
-        if (rc == TR_OK)
-            rc = tr_buf_put_escaped(&path, tr_buf_cstr(&selector));
-        if (rc == TR_OK)
-            rc = tr_buf_printf(&path, "&limit=%zu", g->ev->opt.max_pods * 4);
-        if (rc == TR_OK)
-            ask(g, REQ_POD_LIST, &path, NULL, NULL);
-    }
-    tr_buf_dispose(&selector);
-    tr_buf_dispose(&path);
-}
-
-static void take_object(tr_kube_gathering *g, const cJSON *object)
-{
-    cJSON *trimmed = ke_trim_object(g->kind, object);
-
-    if (trimmed == NULL || tr_redact_json_ctx(g->redact, trimmed) != TR_OK) {
-        cJSON_Delete(trimmed);
-        note(g, "%s %s: out of memory", g->kind, g->name);
-        return;
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(g->sections, "object");
-    cJSON_AddItemToObject(g->sections, "object", trimmed);
-    if (strcmp(g->kind, "Pod") == 0)
-        take_pod(g, object);
-    else if (cJSON_GetArraySize(g->fact_pods) == 0)
-        list_pods(g, object);
-}
-
-static void take_events(tr_kube_gathering *g, const cJSON *list)
-{
-    const cJSON *event;
-
-    cJSON_ArrayForEach(event, cJSON_GetObjectItemCaseSensitive(list, "items"))
-    {
-        const char *uid = ke_str(cJSON_GetObjectItemCaseSensitive(event, "metadata"), "uid");
-        const cJSON *seen;
-        int dup = 0;
-
-        cJSON_ArrayForEach(seen, g->event_uids)
-            dup |= uid && strcmp(seen->valuestring, uid) == 0;
-        if (dup)
-            continue;
-        if (uid)
-            cJSON_AddItemToArray(g->event_uids, cJSON_CreateString(uid));
-        if (keep(g, "events", ke_trim_event(event)) != TR_OK)
-            return;
-    }
-}
-
-static void take_log(tr_kube_gathering *g, const request *r, const tr_http_response *resp)
-{
-    const tr_kube_evidence_options *o = &g->ev->opt;
-    tr_buf condensed = TR_BUF_INIT(0);
-    cJSON *entry = NULL;
-    char *masked = NULL;
-
-    if (resp->body_len == 0)
-        return;
-    if (tr_kube_log_condense(&condensed, resp->body, resp->body_len, o->log_tail_lines,
-                             o->log_max_bytes) == TR_OK &&
-        (masked = tr_redact_dup_ctx(g->redact, tr_buf_cstr(&condensed))) != NULL &&
-        (entry = cJSON_CreateObject()) != NULL && cJSON_AddStringToObject(entry, "pod", r->pod) &&
-        cJSON_AddStringToObject(entry, "container", r->container) &&
-        cJSON_AddStringToObject(entry, "log", masked)) {
-        cJSON_AddItemToArray(section_array(g, r->kind == REQ_LOG_PREVIOUS ? "previous_logs"
-                                                                          : "current_logs"),
-                             entry);
-        entry = NULL;
-    } else {
-        note(g, "log of %s/%s: out of memory", r->pod, r->container);
-    }
-    cJSON_Delete(entry);
-    tr_free(masked);
-    tr_buf_dispose(&condensed);
-}
-
-static void take_answer(tr_kube_gathering *g, request *r, const tr_http_response *resp)
-{
-    const cJSON *item;
-    cJSON *body;
-
-    if (r->kind == REQ_LOG_PREVIOUS || r->kind == REQ_LOG_CURRENT) {
-        take_log(g, r, resp);
-        return;
-    }
-    body = cJSON_ParseWithLength(resp->body, resp->body_len);
-    if (body == NULL) {
-        note(g, "GET %s: the answer is not JSON", r->path);
-        return;
-    }
-    switch (r->kind) {
-    case REQ_OBJECT:
-    case REQ_OBJECT_ALT:
-        take_object(g, body);
-        break;
-    case REQ_EVENTS:
-        take_events(g, body);
-        break;
-    case REQ_POD:
-        take_pod(g, body);
-        break;
-    case REQ_POD_LIST:
-        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(body, "items"))
-            take_pod(g, item);
-        break;
-    case REQ_NODE: {
-        cJSON *node = ke_trim_object("Node", body);
-
-        if (node && tr_redact_json_ctx(g->redact, node) == TR_OK)
-            cJSON_AddItemToObject(g->sections, "node", node);
-        else
-            cJSON_Delete(node);
-        break;
-    }
-    default:
-        break;
-    }
-    cJSON_Delete(body);
-}
 
 static int cmp_event_last(const void *a, const void *b)
 {
@@ -651,18 +348,18 @@ static void on_request_done(const tr_http_response *resp, void *userdata)
         return;
     }
     if (resp->result != TR_OK) {
-        note(g, "GET %s: %s", r->path, resp->message);
+        ke_note(g, "GET %s: %s", r->path, resp->message);
     } else if (resp->status == 200) {
-        take_answer(g, r, resp);
+        ke_take_answer(g, r, resp);
     } else if (r->kind == REQ_OBJECT && resp->status == 404 && ke_kind_known(g->kind, 1)) {
-        ask_object(g, REQ_OBJECT_ALT, g->kind, g->name, 1);
+        ke_ask_object(g, REQ_OBJECT_ALT, g->kind, g->name, 1);
     } else if ((resp->status == 400 || resp->status == 404) &&
                (r->kind == REQ_LOG_PREVIOUS || r->kind == REQ_LOG_CURRENT)) {
         /* No previous instance, or a container still waiting: nothing to read. */
     } else {
         if (resp->status == 401)
             tr_kube_client_auth_rejected(g->ev->client);
-        note(g, "GET %s: HTTP %ld", r->path, resp->status);
+        ke_note(g, "GET %s: HTTP %ld", r->path, resp->status);
     }
     request_free(r);
     if (g->requests == NULL)
@@ -676,8 +373,8 @@ static void on_deadline(uv_timer_t *timer)
 
     for (request *r = g->requests; r; r = r->next) {
         if (left++ < 4)
-            note(g, "GET %s: no answer before the %" PRIu64 " ms deadline", r->path,
-                 g->ev->opt.deadline_ms);
+            ke_note(g, "GET %s: no answer before the %" PRIu64 " ms deadline", r->path,
+                    g->ev->opt.deadline_ms);
     }
     finish(g);
 }
@@ -690,16 +387,16 @@ static void begin(tr_kube_gathering *g)
     size_t n = 0;
 
     if (!ke_kind_known(g->kind, 0))
-        note(g, "%s objects are not read (only their events)", g->kind);
+        ke_note(g, "%s objects are not read (only their events)", g->kind);
     else
-        ask_object(g, REQ_OBJECT, g->kind, g->name, 0);
-    ask_events(g, g->kind, g->name);
+        ke_ask_object(g, REQ_OBJECT, g->kind, g->name, 0);
+    ke_ask_events(g, g->kind, g->name);
     cJSON_ArrayForEach(pod, g->fact_pods)
     {
         if (!cJSON_IsString(pod) || n++ >= g->ev->opt.max_pods)
             break;
         if (strcmp(g->kind, "Pod") != 0 || strcmp(pod->valuestring, g->name) != 0)
-            ask_object(g, REQ_POD, "Pod", pod->valuestring, 0);
+            ke_ask_object(g, REQ_POD, "Pod", pod->valuestring, 0);
     }
     /* Nothing could be asked: finish from the loop, never inside the caller's call. */
     if (g->requests == NULL)
@@ -716,7 +413,7 @@ static void on_auth(int rc, const char *message, void *userdata)
         return;
     }
     if (rc != TR_OK) {
-        note(g, "credentials: %s", message);
+        ke_note(g, "credentials: %s", message);
         finish(g);
         return;
     }
