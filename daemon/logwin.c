@@ -178,9 +178,15 @@ static size_t keep_windows(span *lines, size_t tail, size_t before, size_t after
 static int emit_last_tail(tr_buf *out, const span *lines, size_t count, size_t max_bytes,
                           tr_logwin_stats *st)
 {
-    span last = lines[count - 1];
-    size_t keep = max_bytes < last.len ? max_bytes : last.len, skip = last.len - keep;
+    span last;
+    size_t keep, skip;
     size_t omitted = 0;
+
+    if (lines == NULL || count == 0)
+        return TR_OK;
+    last = lines[count - 1];
+    keep = max_bytes < last.len ? max_bytes : last.len;
+    skip = last.len - keep;
     int rc;
 
     for (size_t i = 0; i + 1 < count; i++)
@@ -201,7 +207,7 @@ static int emit_last_tail(tr_buf *out, const span *lines, size_t count, size_t m
 int tr_logwin_cut(tr_buf *out, const char *log, size_t len, const tr_logwin_options *opt,
                   tr_logwin_stats *stats)
 {
-    tr_logwin_stats local, *st = stats ? stats : &local;
+    tr_logwin_stats local = { 0 }, *st = stats ? stats : &local;
     size_t max_bytes = opt && opt->max_bytes ? opt->max_bytes : SIZE_MAX;
     size_t tail_lines = opt ? opt->tail_lines : 0;
     size_t before = DEFAULT_BEFORE, after = DEFAULT_AFTER, count = 0, tail, gap = 0, used;

@@ -90,7 +90,7 @@ static void scrub_token(char *text, const char *token)
     if (tlen < 4)
         return; /* a token that short would mangle ordinary words */
     while ((p = strstr(text, token)) != NULL) {
-        memcpy(p, "***", 3);
+        p[0] = p[1] = p[2] = '*'; /* the text stays terminated further on */
         memmove(p + 3, p + tlen, strlen(p + tlen) + 1);
     }
 }

@@ -276,7 +276,7 @@ int tr_forge_parse_pr_list(tr_config_forge_kind kind, const char *body, size_t l
         rc = parse_pr_object(vt, el, &item, err);
         if (rc != TR_OK)
             break;
-        if (head && *item.head_branch && strcmp(item.head_branch, head) != 0)
+        if (head && item.head_branch && *item.head_branch && strcmp(item.head_branch, head) != 0)
             continue;
         if (out->html_url == NULL ||
             (out->state != TR_FORGE_PR_OPEN && item.state == TR_FORGE_PR_OPEN)) {
@@ -325,7 +325,7 @@ int tr_forge_put_joined(tr_buf *b, const char *const *items, size_t count)
 
 static bool in_list(const char *s, const char *const *list)
 {
-    for (; list && *list; list++)
+    for (; s != NULL && list && *list; list++)
         if (strcmp(s, *list) == 0)
             return true;
     return false;
@@ -366,6 +366,8 @@ int tr_forge_parse_pr_shape(const cJSON *obj, const tr_forge_pr_shape *shape, tr
         rc = tr_forge_take_string(obj, "squash_commit_sha", false, shape->what,
                                   &out->merge_commit_sha, err);
     }
+    if (rc == TR_OK && state == NULL)
+        rc = tr_error_set(err, TR_EPARSE, "%s: field 'state' is missing", shape->what);
     if (rc != TR_OK)
         goto cleanup;
     if (in_list(state, shape->open_states))

@@ -774,7 +774,9 @@ char *tr_patch_repair_prompt(const tr_error *err, const char *patch, size_t patc
     if (rc == TR_OK && patch != NULL)
         rc = tr_buf_put(&b, patch, patch_len);
     if (rc == TR_OK)
-        rc = tr_buf_puts(&b, patch_len && patch[patch_len - 1] != '\n' ? "\n```\n" : "```\n");
+        rc = tr_buf_puts(&b, patch != NULL && patch_len && patch[patch_len - 1] != '\n'
+                                 ? "\n```\n"
+                                 : "```\n");
     if (rc != TR_OK) {
         tr_buf_dispose(&b);
         return NULL;

@@ -451,10 +451,11 @@ cleanup:
 /* terraform's output minus the CLI-configuration warning box it prints on some hosts. */
 static const char *tf_output(const tr_buf *out)
 {
+    static const char cli_problems[] = "There are some problems with the CLI configuration";
     const char *s = tr_buf_cstr(out);
     const char *box_end;
 
-    if (strncmp(s, "There are some problems with the CLI configuration", 51) == 0 &&
+    if (strncmp(s, cli_problems, sizeof(cli_problems) - 1) == 0 &&
         (box_end = strstr(s, "\xe2\x95\xb5\n")) != NULL) /* "╵" closes the box */
         s = box_end + 4;
     while (*s == '\n')

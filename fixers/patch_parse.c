@@ -479,8 +479,8 @@ static int parse_file(parser *ps)
     tr_patch_filediff *f = NULL;
     int rc = start_file(ps, &f);
 
-    if (rc != TR_OK)
-        return rc;
+    if (rc != TR_OK || f == NULL)
+        return rc != TR_OK ? rc : TR_ENOMEM;
     if (starts(ps->ls.items[ps->i], "diff --git ")) {
         f->path = git_header_path(ps->ls.items[ps->i]);
         for (ps->i++; ps->i < ps->ls.count; ps->i++) {

@@ -687,7 +687,7 @@ static void on_inner(int rc, const char *evidence_json, void *token)
         return;
     }
     inner = rc == TR_OK && evidence_json ? cJSON_Parse(evidence_json) : NULL;
-    if (cJSON_IsObject(inner)) {
+    if (inner != NULL && cJSON_IsObject(inner)) {
         while ((item = inner->child) != NULL)
             cJSON_AddItemToObject(c->merged, item->string,
                                   cJSON_DetachItemViaPointer(inner, item));

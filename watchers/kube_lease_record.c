@@ -25,8 +25,8 @@ int tr_kube_lease_parse_time(const char *text, int64_t *out_us)
 
     if (ms <= 0)
         return TR_EPARSE;
-    frac = text[19] == '.' ? text + 20 : "";
-    for (i = 0; i < 6 && isdigit((unsigned char)frac[i]); i++)
+    frac = text[19] == '.' ? text + 20 : NULL;
+    for (i = 0; frac != NULL && i < 6 && isdigit((unsigned char)frac[i]); i++)
         if (i >= 3)
             sub_ms = sub_ms * 10 + (frac[i] - '0');
     for (; i < 6; i++)
@@ -116,7 +116,7 @@ int tr_kube_lease_record_parse(tr_kube_lease_record *out, const char *json, size
         goto cleanup;
     }
     out->resource_version = tr_strdup(rv->valuestring);
-    out->holder = tr_strdup(cJSON_IsString(holder) ? holder->valuestring : "");
+    out->holder = tr_strdup(cJSON_GetStringValue(holder) ? cJSON_GetStringValue(holder) : "");
     if (out->resource_version == NULL || out->holder == NULL) {
         rc = tr_error_set(err, TR_ENOMEM, "Lease: out of memory");
         goto cleanup;
